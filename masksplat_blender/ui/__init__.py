@@ -1,0 +1,33 @@
+"""Blender UI: registration of properties, operators, menus and panels in one place."""
+
+from __future__ import annotations
+
+import bpy
+
+from ..scene import properties
+from . import io_ops, panels, preferences
+
+# Registered in this order, unregistered in reverse.
+MODULES = (properties, preferences, io_ops, panels)
+
+
+def register() -> None:
+    for module in MODULES:
+        if hasattr(module, "register"):
+            module.register()
+            continue
+        for cls in module.CLASSES:
+            bpy.utils.register_class(cls)
+        for menu, draw in getattr(module, "MENUS", ()):
+            menu.append(draw)
+
+
+def unregister() -> None:
+    for module in reversed(MODULES):
+        if hasattr(module, "unregister"):
+            module.unregister()
+            continue
+        for menu, draw in getattr(module, "MENUS", ()):
+            menu.remove(draw)
+        for cls in reversed(module.CLASSES):
+            bpy.utils.unregister_class(cls)

@@ -1,0 +1,154 @@
+"""Viewport display of splat objects: coloured points sized like the splats.
+
+Geometry Nodes turn the vertices into points (radius from the largest scale), and store
+the DC colour and sigmoid(opacity) as attributes that one shared material reads. All
+per-point work runs in Blender's node evaluator, never in Python.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+NODE_GROUP_NAME = "MaskSplat Display"
+MATERIAL_NAME = "MaskSplat Splat"
+MODIFIER_NAME = "MaskSplat Display"
+SH_C0 = 0.28209479177387814
+
+
+def _named_float(tree, name: str, location):
+    node = tree.nodes.new("GeometryNodeInputNamedAttribute")
+    node.data_type = "FLOAT"
+    node.inputs["Name"].default_value = name
+    node.location = location
+    return node.outputs["Attribute"]
+
+
+def _math(tree, operation: str, a, b=None, location=(0, 0)):
+    node = tree.nodes.new("ShaderNodeMath")
+    node.operation = operation
+    node.location = location
+    for index, value in enumerate((a, b)):
+        if value is None:
+            continue
+        if isinstance(value, (int, float)):
+            node.inputs[index].default_value = value
+        else:
+            tree.links.new(value, node.inputs[index])
+    return node.outputs[0]
+
+
+def _build_node_group() -> bpy.types.NodeTree:
+    tree = bpy.data.node_groups.new(NODE_GROUP_NAME, "GeometryNodeTree")
+    tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    size = tree.interface.new_socket("Point Size", in_out="INPUT", socket_type="NodeSocketFloat")
+    size.default_value = 1.5
+    size.min_value = 0.0
+    size.description = "Point radius in standard deviations of each splat"
+    tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    nodes, links = tree.nodes, tree.links
+    group_in = nodes.new("NodeGroupInput")
+    group_in.location = (-900, 0)
+    group_out = nodes.new("NodeGroupOutput")
+    group_out.location = (700, 0)
+
+    # Radius: exp(max(log-scale)) * Point Size.
+    s0, s1, s2 = (_named_float(tree, f"scale_{i}", (-900, -200 - 120 * i)) for i in range(3))
+    largest = _math(tree, "MAXIMUM", _math(tree, "MAXIMUM", s0, s1, (-700, -250)), s2, (-550, -300))
+    radius = _math(tree, "MULTIPLY", _math(tree, "EXPONENT", largest, None, (-400, -300)), group_in.outputs[1], (-250, -300))
+
+    to_points = nodes.new("GeometryNodeMeshToPoints")
+    to_points.location = (-100, 0)
+    links.new(group_in.outputs[0], to_points.inputs["Mesh"])
+    links.new(radius, to_points.inputs["Radius"])
+
+    # Colour: 0.5 + C0 * f_dc, the view-independent part of the SH.
+    dc = nodes.new("ShaderNodeCombineXYZ")
+    dc.location = (-400, 300)
+    for i in range(3):
+        links.new(_named_float(tree, f"f_dc_{i}", (-650, 450 - 120 * i)), dc.inputs[i])
+    colour = nodes.new("ShaderNodeVectorMath")
+    colour.operation = "MULTIPLY_ADD"
+    colour.location = (-200, 300)
+    links.new(dc.outputs[0], colour.inputs[0])
+    colour.inputs[1].default_value = (SH_C0, SH_C0, SH_C0)
+    colour.inputs[2].default_value = (0.5, 0.5, 0.5)
+
+    store_colour = nodes.new("GeometryNodeStoreNamedAttribute")
+    store_colour.data_type = "FLOAT_VECTOR"
+    store_colour.domain = "POINT"
+    store_colour.location = (100, 0)
+    store_colour.inputs["Name"].default_value = "ms_color"
+    links.new(to_points.outputs["Points"], store_colour.inputs["Geometry"])
+    links.new(colour.outputs[0], store_colour.inputs["Value"])
+
+    # Opacity: sigmoid(logit) = 1 / (1 + exp(-logit)).
+    logit = _named_float(tree, "opacity", (-650, -600))
+    alpha = _math(
+        tree,
+        "DIVIDE",
+        1.0,
+        _math(tree, "ADD", 1.0, _math(tree, "EXPONENT", _math(tree, "MULTIPLY", logit, -1.0, (-450, -600)), None, (-300, -600)), (-150, -600)),
+        (0, -600),
+    )
+    store_alpha = nodes.new("GeometryNodeStoreNamedAttribute")
+    store_alpha.data_type = "FLOAT"
+    store_alpha.domain = "POINT"
+    store_alpha.location = (300, 0)
+    store_alpha.inputs["Name"].default_value = "ms_alpha"
+    links.new(store_colour.outputs["Geometry"], store_alpha.inputs["Geometry"])
+    links.new(alpha, store_alpha.inputs["Value"])
+
+    set_material = nodes.new("GeometryNodeSetMaterial")
+    set_material.location = (500, 0)
+    set_material.inputs["Material"].default_value = _material()
+    links.new(store_alpha.outputs["Geometry"], set_material.inputs["Geometry"])
+    links.new(set_material.outputs["Geometry"], group_out.inputs[0])
+    return tree
+
+
+def _material() -> bpy.types.Material:
+    material = bpy.data.materials.get(MATERIAL_NAME)
+    if material is not None:
+        return material
+    material = bpy.data.materials.new(MATERIAL_NAME)
+    material.use_nodes = True
+    if hasattr(material, "surface_render_method"):
+        material.surface_render_method = "BLENDED"
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    nodes.clear()
+    output = nodes.new("ShaderNodeOutputMaterial")
+    output.location = (400, 0)
+    colour = nodes.new("ShaderNodeAttribute")
+    colour.attribute_type = "GEOMETRY"
+    colour.attribute_name = "ms_color"
+    colour.location = (-400, 100)
+    alpha = nodes.new("ShaderNodeAttribute")
+    alpha.attribute_type = "GEOMETRY"
+    alpha.attribute_name = "ms_alpha"
+    alpha.location = (-400, -150)
+    emission = nodes.new("ShaderNodeEmission")
+    emission.location = (-150, 50)
+    links.new(colour.outputs["Vector"], emission.inputs["Color"])
+    transparent = nodes.new("ShaderNodeBsdfTransparent")
+    transparent.location = (-150, -100)
+    mix = nodes.new("ShaderNodeMixShader")
+    mix.location = (150, 0)
+    links.new(alpha.outputs["Fac"], mix.inputs["Fac"])
+    links.new(transparent.outputs[0], mix.inputs[1])
+    links.new(emission.outputs[0], mix.inputs[2])
+    links.new(mix.outputs[0], output.inputs["Surface"])
+    return material
+
+
+def display_node_group() -> bpy.types.NodeTree:
+    """The shared display node group, built once per file."""
+    tree = bpy.data.node_groups.get(NODE_GROUP_NAME)
+    return tree if tree is not None else _build_node_group()
+
+
+def setup_display(obj: bpy.types.Object) -> None:
+    """Add (or refresh) the display modifier on a splat object."""
+    modifier = obj.modifiers.get(MODIFIER_NAME)
+    if modifier is None:
+        modifier = obj.modifiers.new(MODIFIER_NAME, "NODES")
+    modifier.node_group = display_node_group()

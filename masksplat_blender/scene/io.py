@@ -1,0 +1,113 @@
+"""Plain functions behind the file operators, shared by the UI, batch jobs and tests."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from ..core.cameras import load_cameras
+from ..core.splat_io import read_splats, write_ply
+from . import cameras as scene_cameras
+from .splat_object import AXES_MATRICES, create_splat_object, is_splat_object, splat_data_from_object
+
+CAMERA_COLLECTION_SUFFIX = " Cameras"
+
+
+@dataclass
+class ImportReport:
+    summary: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def import_splats(
+    context, filepath: str, drop_invalid: bool = False, axes: str = "FILE"
+) -> tuple[bpy.types.Object, ImportReport]:
+    """Read a splat file and make it the active object. Bad files raise before anything is created."""
+    if axes not in AXES_MATRICES:
+        raise ValueError(f"unknown up axis '{axes}' (use one of {', '.join(AXES_MATRICES)})")
+    start = time.perf_counter()
+    data = read_splats(filepath, drop_invalid=drop_invalid)
+    name = Path(filepath).stem
+    obj = create_splat_object(data, name, context.collection or context.scene.collection, axes=axes)
+    for other in context.view_layer.objects.selected:
+        other.select_set(False)
+    context.view_layer.objects.active = obj
+    obj.select_set(True)
+    seconds = time.perf_counter() - start
+    summary = f"Imported {data.count:,} Gaussians (SH degree {data.sh_degree}) from {Path(filepath).name} in {seconds:.2f} s"
+    warnings = list(getattr(data, "warnings", []))
+    if getattr(data, "n_dropped", 0):
+        summary += f"; dropped {data.n_dropped:,} Gaussians with NaN or Inf values"
+    return obj, ImportReport(summary, warnings)
+
+
+def splat_object_for_export(context) -> bpy.types.Object | None:
+    obj = context.active_object
+    return obj if is_splat_object(obj) else None
+
+
+def export_splats(obj: bpy.types.Object, filepath: str, apply_transform: bool = True, keep=None) -> str:
+    """Write the object's remaining Gaussians (optionally only `keep`) to `filepath`."""
+    if obj is None or not is_splat_object(obj):
+        raise ValueError("select a splat object to export (import one with File > Import > Gaussian Splats)")
+    if obj.mode == "EDIT":
+        obj.update_from_editmode()
+    data = splat_data_from_object(obj, apply_transform=apply_transform)
+    write_ply(filepath, data, keep=keep)
+    kept = data.count if keep is None else int(np.count_nonzero(keep))
+    return f"Exported {kept:,} Gaussians to {Path(filepath).name}"
+
+
+def _camera_collection(context, name: str) -> bpy.types.Collection:
+    collection = bpy.data.collections.get(name)
+    if collection is None:
+        collection = bpy.data.collections.new(name)
+        context.scene.collection.children.link(collection)
+    return collection
+
+
+def import_cameras(
+    context, filepath: str, axes: str = "FILE", assign_to_active: bool = True
+) -> tuple[bpy.types.Collection, int]:
+    """Make Blender cameras for a camera file in their own collection.
+
+    With `assign_to_active` and a splat object active, the cameras become that object's
+    camera collection and take its up axis, so splat and cameras turn together.
+    """
+    cameras = load_cameras(filepath)
+    target = context.active_object if assign_to_active and is_splat_object(context.active_object) else None
+    if target is not None:
+        axes = json.loads(target.masksplat.layout_json).get("axes", axes)
+    if axes not in AXES_MATRICES:
+        raise ValueError(f"unknown up axis '{axes}'")
+    base = Path(filepath.rstrip("/\\"))
+    label = base.stem if base.suffix else base.name
+    collection = _camera_collection(context, (target.name if target else label) + CAMERA_COLLECTION_SUFFIX)
+    turn = Matrix(AXES_MATRICES[axes].tolist())
+    for cam in cameras:
+        cam_obj = scene_cameras.camera_object_from_camera(cam, collection)
+        cam_obj.matrix_world = turn @ cam_obj.matrix_world
+    if target is not None:
+        target.masksplat.camera_collection = collection
+    if cameras and context.scene.camera is None:
+        context.scene.camera = collection.objects[0]
+    return collection, len(cameras)
+
+
+def assign_cameras(context, collection_name: str | None = None) -> str:
+    obj = context.active_object
+    if not is_splat_object(obj):
+        raise ValueError("make a splat object active first")
+    collection = bpy.data.collections.get(collection_name) if collection_name else context.collection
+    if collection is None:
+        raise ValueError(f"there is no collection named '{collection_name}'")
+    if not any(o.type == "CAMERA" for o in collection.all_objects):
+        raise ValueError(f"collection '{collection.name}' holds no cameras")
+    obj.masksplat.camera_collection = collection
+    return collection.name

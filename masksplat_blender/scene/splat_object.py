@@ -1,0 +1,171 @@
+"""Splat objects: a vertices-only mesh whose point attributes carry every PLY property.
+
+Positions live in Blender's own `position` (so Blender's tools move them); every other
+PLY property is a point attribute of the same name. The file layout (names, types, byte
+order) is kept on the object so export writes back exactly what was read.
+All transfers go through `foreach_get`/`foreach_set` on whole arrays: no Python loop
+over vertices.
+"""
+
+from __future__ import annotations
+
+import json
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from ..core.splat_io import SplatData
+from ..core.transform import apply_transform_to_vertices
+from . import display
+
+POSITION_FIELDS = ("x", "y", "z")
+
+# Import-time turns from a file's up axis to Blender's Z up (object rotations, not data
+# changes): export undoes them, so only what the user did in Blender is baked.
+AXES_MATRICES = {
+    "FILE": np.eye(4),
+    "NEG_Y_UP": np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, 1]], dtype=np.float64),
+    "Y_UP": np.array([[1, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.float64),
+}
+
+
+class SplatObjectError(ValueError):
+    """A splat object cannot be exported or used as asked."""
+
+
+def _attribute_type(dtype: np.dtype) -> str:
+    if dtype.kind == "f":
+        return "FLOAT"
+    if dtype.kind in "iu":
+        return "INT"
+    raise SplatObjectError(f"property type {dtype} cannot be stored as a Blender attribute")
+
+
+def _to_attribute_values(column: np.ndarray) -> np.ndarray:
+    """A native float32 or int32 array that Blender takes as a buffer, losslessly where possible."""
+    if column.dtype.kind == "f":
+        return np.ascontiguousarray(column, dtype=np.float32)
+    if column.dtype.itemsize == 4 and column.dtype.kind == "u":
+        # uint32 keeps its bits in an INT attribute; export views them back.
+        return np.ascontiguousarray(column.astype(column.dtype.newbyteorder("="))).view(np.int32)
+    return np.ascontiguousarray(column, dtype=np.int32)
+
+
+def _from_attribute_values(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype.kind == "u" and dtype.itemsize == 4:
+        return values.view(np.uint32)
+    return values
+
+
+def layout_of(data: SplatData, axes: str = "FILE") -> dict:
+    """What export needs to rebuild the file: field names and exact dtypes, byte order, comments."""
+    return {
+        "fields": [[name, data.vertices.dtype.fields[name][0].str] for name in data.vertices.dtype.names],
+        "byte_order": data.byte_order,
+        "comments": list(data.comments),
+        "axes": axes,
+    }
+
+
+def create_splat_object(
+    data: SplatData, name: str, collection: bpy.types.Collection, axes: str = "FILE"
+) -> bpy.types.Object:
+    """Make a splat object from file data and link it into `collection`.
+
+    On any failure nothing is left behind (no mesh, object or node group).
+    """
+    vertices = data.vertices
+    n = int(vertices.shape[0])
+    mesh = bpy.data.meshes.new(name)
+    obj = None
+    try:
+        mesh.vertices.add(n)
+        positions = np.empty((n, 3), dtype=np.float32)
+        for axis, field in enumerate(POSITION_FIELDS):
+            positions[:, axis] = vertices[field]
+        mesh.attributes["position"].data.foreach_set("vector", positions.ravel())
+        del positions
+        for field in vertices.dtype.names:
+            if field in POSITION_FIELDS:
+                continue
+            column = vertices[field]
+            attribute = mesh.attributes.new(field, _attribute_type(column.dtype), "POINT")
+            attribute.data.foreach_set("value", _to_attribute_values(column))
+        mesh.update()
+        obj = bpy.data.objects.new(name, mesh)
+        props = obj.masksplat
+        props.is_splat = True
+        props.source_path = data.source
+        props.sh_degree = data.sh_degree
+        props.layout_json = json.dumps(layout_of(data, axes))
+        obj.matrix_world = Matrix(AXES_MATRICES[axes].tolist())
+        collection.objects.link(obj)
+        display.setup_display(obj)
+    except BaseException:
+        if obj is not None:
+            bpy.data.objects.remove(obj)
+        bpy.data.meshes.remove(mesh)
+        raise
+    return obj
+
+
+def is_splat_object(obj: bpy.types.Object | None) -> bool:
+    return obj is not None and obj.type == "MESH" and bool(obj.masksplat.is_splat) and bool(obj.masksplat.layout_json)
+
+
+def splat_data_from_object(obj: bpy.types.Object, apply_transform: bool = True) -> SplatData:
+    """The object's current Gaussians as file data, in the layout they were read with.
+
+    With `apply_transform`, the object's world transform is baked into positions,
+    rotations, log-scales and SH (identity gives bit-identical values).
+    """
+    if not is_splat_object(obj):
+        raise SplatObjectError(f"'{obj.name}' is not a MaskSplat splat object (import one with File > Import)")
+    layout = json.loads(obj.masksplat.layout_json)
+    dtype = np.dtype([(name, np.dtype(code)) for name, code in layout["fields"]])
+    mesh = obj.data
+    n = len(mesh.vertices)
+    if n == 0:
+        raise SplatObjectError(f"'{obj.name}' has no Gaussians left to export")
+    vertices = np.empty(n, dtype=dtype)
+    positions = np.empty(n * 3, dtype=np.float32)
+    mesh.attributes["position"].data.foreach_get("vector", positions)
+    positions = positions.reshape(n, 3)
+    for axis, field in enumerate(POSITION_FIELDS):
+        vertices[field] = positions[:, axis]
+    for field in dtype.names:
+        if field in POSITION_FIELDS:
+            continue
+        attribute = mesh.attributes.get(field)
+        if attribute is None:
+            raise SplatObjectError(f"'{obj.name}' lost its '{field}' attribute; it cannot be written as a splat file")
+        field_dtype = dtype.fields[field][0]
+        values = np.empty(n, dtype=np.float32 if attribute.data_type == "FLOAT" else np.int32)
+        attribute.data.foreach_get("value", values)
+        vertices[field] = _from_attribute_values(values, field_dtype)
+    data = SplatData(
+        vertices=vertices,
+        sh_degree=int(obj.masksplat.sh_degree),
+        source=obj.masksplat.source_path,
+        byte_order=layout["byte_order"],
+        comments=list(layout.get("comments", [])),
+    )
+    if apply_transform:
+        matrix = file_frame_matrix(obj)
+        if not np.array_equal(matrix, np.eye(4)):
+            try:
+                data.vertices = apply_transform_to_vertices(data.vertices, data.sh_degree, matrix)
+            except ValueError as err:
+                raise SplatObjectError(f"'{obj.name}': {err}") from err
+    return data
+
+
+def file_frame_matrix(obj: bpy.types.Object) -> np.ndarray:
+    """The object's transform expressed in its file's frame (identity right after import)."""
+    layout = json.loads(obj.masksplat.layout_json or "{}")
+    axes = AXES_MATRICES[layout.get("axes", "FILE")]
+    world = np.array(obj.matrix_world, dtype=np.float64)
+    if np.array_equal(world, axes):
+        return np.eye(4)
+    return np.linalg.inv(axes) @ world

@@ -1,0 +1,141 @@
+"""File operators: import and export splats, import cameras (also in File > Import/Export)."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, StringProperty
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from ..scene import io as scene_io
+
+AXES_ITEMS = (
+    ("FILE", "As in File", "Keep the file's coordinates"),
+    ("NEG_Y_UP", "-Y Up to Z Up", "COLMAP / OpenCV captures (y points down): turn so -Y becomes Blender's up"),
+    ("Y_UP", "Y Up to Z Up", "OpenGL / nerfstudio captures: turn so +Y becomes Blender's up"),
+)
+
+
+class MASKSPLAT_OT_import_splats(bpy.types.Operator, ImportHelper):
+    """Import a trained Gaussian splat file (INRIA .ply or .splat) as a point object"""
+
+    bl_idname = "masksplat.import_splats"
+    bl_label = "Import Splats"
+    bl_options = {"REGISTER", "UNDO", "PRESET"}
+
+    filename_ext = ".ply"
+    filter_glob: StringProperty(default="*.ply;*.splat", options={"HIDDEN"})
+    drop_invalid: BoolProperty(
+        name="Drop Invalid Gaussians",
+        description="Drop Gaussians with NaN or Inf values instead of refusing the file",
+        default=False,
+    )
+    axes: EnumProperty(name="Up Axis", items=AXES_ITEMS, default="FILE")
+
+    def execute(self, context):
+        try:
+            obj, report = scene_io.import_splats(context, self.filepath, drop_invalid=self.drop_invalid, axes=self.axes)
+        except (OSError, ValueError) as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        for line in report.warnings:
+            self.report({"WARNING"}, line)
+        self.report({"INFO"}, report.summary)
+        return {"FINISHED"}
+
+
+class MASKSPLAT_OT_export_splats(bpy.types.Operator, ExportHelper):
+    """Export the active splat object's remaining Gaussians in the layout it was read with"""
+
+    bl_idname = "masksplat.export_splats"
+    bl_label = "Export Splats"
+    bl_options = {"REGISTER"}
+
+    filename_ext = ".ply"
+    filter_glob: StringProperty(default="*.ply", options={"HIDDEN"})
+    apply_transform: BoolProperty(
+        name="Apply Transform",
+        description="Bake moves, rotations and scales made in Blender into positions, rotations, scales and SH",
+        default=True,
+    )
+
+    @classmethod
+    def poll(cls, context):
+        return scene_io.splat_object_for_export(context) is not None
+
+    def execute(self, context):
+        obj = scene_io.splat_object_for_export(context)
+        try:
+            summary = scene_io.export_splats(obj, self.filepath, apply_transform=self.apply_transform)
+        except (OSError, ValueError) as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        self.report({"INFO"}, summary)
+        return {"FINISHED"}
+
+
+class MASKSPLAT_OT_import_cameras(bpy.types.Operator, ImportHelper):
+    """Import training cameras (3DGS cameras.json, COLMAP sparse model, transforms.json)"""
+
+    bl_idname = "masksplat.import_cameras"
+    bl_label = "Import Splat Cameras"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filename_ext = ".json"
+    filter_glob: StringProperty(default="*.json;*.txt;*.bin", options={"HIDDEN"})
+    axes: EnumProperty(name="Up Axis", items=AXES_ITEMS, default="FILE")
+    assign_to_active: BoolProperty(
+        name="Assign to Active Splat",
+        description="Make these the cameras of the active splat object (and use its Up Axis)",
+        default=True,
+    )
+
+    def execute(self, context):
+        try:
+            collection, count = scene_io.import_cameras(
+                context, self.filepath, axes=self.axes, assign_to_active=self.assign_to_active
+            )
+        except (OSError, ValueError) as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Imported {count} cameras into '{collection.name}'")
+        return {"FINISHED"}
+
+
+class MASKSPLAT_OT_assign_cameras(bpy.types.Operator):
+    """Use the active collection's cameras for the active splat object"""
+
+    bl_idname = "masksplat.assign_cameras"
+    bl_label = "Assign Camera Collection"
+    bl_options = {"REGISTER", "UNDO"}
+
+    collection: StringProperty(name="Collection", description="Camera collection name (default: the active one)")
+
+    def execute(self, context):
+        try:
+            name = scene_io.assign_cameras(context, self.collection or None)
+        except ValueError as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Cameras of '{context.active_object.name}': '{name}'")
+        return {"FINISHED"}
+
+
+def menu_import(self, context):
+    self.layout.operator(MASKSPLAT_OT_import_splats.bl_idname, text="Gaussian Splats (.ply, .splat)")
+    self.layout.operator(MASKSPLAT_OT_import_cameras.bl_idname, text="Splat Cameras (.json, COLMAP)")
+
+
+def menu_export(self, context):
+    self.layout.operator(MASKSPLAT_OT_export_splats.bl_idname, text="Gaussian Splats (.ply)")
+
+
+CLASSES = (
+    MASKSPLAT_OT_import_splats,
+    MASKSPLAT_OT_export_splats,
+    MASKSPLAT_OT_import_cameras,
+    MASKSPLAT_OT_assign_cameras,
+)
+MENUS = (
+    (bpy.types.TOPBAR_MT_file_import, menu_import),
+    (bpy.types.TOPBAR_MT_file_export, menu_export),
+)
