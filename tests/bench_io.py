@@ -12,6 +12,7 @@ operator minus its resident size just before it. Prints a table; best of --repea
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -32,10 +33,8 @@ def _status_kb(field: str) -> int:
 
 
 def _reset_peak() -> None:
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def _measure(fn) -> tuple[float, float]:
@@ -90,9 +89,8 @@ def main() -> int:
 
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "tests"))
-    from synthetic import make_splat_data
-
     from masksplat_blender.core.splat_io import write_ply
+    from synthetic import make_splat_data
 
     work = Path(tempfile.mkdtemp(prefix="msbench-io-"))
     path = work / "bench_sh3.ply"

@@ -17,7 +17,7 @@ INRIA_FILES = [
 
 
 def _body(path) -> bytes:
-    raw = open(path, "rb").read()
+    raw = path.read_bytes()
     end = raw.index(b"end_header") + len(b"end_header")
     end = raw.index(b"\n", end) + 1
     return raw[end:]
