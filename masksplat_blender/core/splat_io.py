@@ -1,0 +1,362 @@
+"""Splat files in and out, losslessly: INRIA binary PLY and antimatter15 `.splat`.
+
+The PLY body is read with one `np.fromfile` of a structured dtype built from the header,
+so the file's exact property order, types and byte order survive to `write_ply`, and
+untouched Gaussians are written back bit for bit. numpy only (1.26 and 2), no bpy.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+SH_C0 = 0.28209479177387814
+REQUIRED = (
+    "x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
+    "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3",
+)  # fmt: skip
+F_REST_COUNTS = {0: 0, 9: 1, 24: 2, 45: 3}
+PLY_TYPES = {
+    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
+    "short": "i2", "int16": "i2", "ushort": "u2", "uint16": "u2",
+    "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
+    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
+}  # fmt: skip
+PLY_NAMES = {"i1": "char", "u1": "uchar", "i2": "short", "u2": "ushort", "i4": "int", "u4": "uint", "f4": "float", "f8": "double"}
+MAX_HEADER = 1 << 20
+
+
+class SplatFileError(ValueError):
+    """A splat file that cannot be read or written; the message names the file and the problem."""
+
+    def __init__(self, path, problem: str):
+        super().__init__(f"{Path(path).name if path else '<splat data>'}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+@dataclass
+class SplatData:
+    """Gaussians exactly as stored in a file.
+
+    vertices: structured array [N] with the file's dtype (field order, types, byte order).
+    """
+
+    vertices: np.ndarray
+    sh_degree: int
+    source: str = ""
+    byte_order: str = "<"
+    comments: list[str] = field(default_factory=list)
+    n_dropped: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return int(self.vertices.shape[0])
+
+    def _stack(self, names) -> np.ndarray:
+        out = np.empty((self.count, len(names)), dtype=np.float32)
+        for column, name in enumerate(names):
+            out[:, column] = self.vertices[name]
+        return out
+
+    def means(self) -> np.ndarray:
+        """[N, 3] float32 positions."""
+        return self._stack(("x", "y", "z"))
+
+    def quats_wxyz(self) -> np.ndarray:
+        """[N, 4] float32 rotations as stored (wxyz, not necessarily normalised)."""
+        return self._stack(("rot_0", "rot_1", "rot_2", "rot_3"))
+
+    def log_scales(self) -> np.ndarray:
+        """[N, 3] float32 log standard deviations."""
+        return self._stack(("scale_0", "scale_1", "scale_2"))
+
+    def opacity_logits(self) -> np.ndarray:
+        """[N] float32 opacity before the sigmoid."""
+        return np.ascontiguousarray(self.vertices["opacity"], dtype=np.float32)
+
+    def f_dc(self) -> np.ndarray:
+        """[N, 3] float32 SH degree-0 coefficients."""
+        return self._stack(("f_dc_0", "f_dc_1", "f_dc_2"))
+
+    def f_rest(self) -> np.ndarray:
+        """[N, M, 3] float32 higher SH coefficients, M = (d+1)^2 - 1 (file is channel-major)."""
+        m = (self.sh_degree + 1) ** 2 - 1
+        flat = self._stack([f"f_rest_{i}" for i in range(3 * m)])
+        return np.ascontiguousarray(flat.reshape(self.count, 3, m).transpose(0, 2, 1))
+
+    def sh(self) -> np.ndarray:
+        """[N, (d+1)^2, 3] float32 SH coefficients, DC first."""
+        return np.concatenate([self.f_dc()[:, None, :], self.f_rest()], axis=1)
+
+    def colors_rgb(self) -> np.ndarray:
+        """[N, 3] float32 view-independent colour 0.5 + C0 * f_dc (not clamped)."""
+        return (0.5 + SH_C0 * self.f_dc()).astype(np.float32)
+
+
+def inria_dtype(sh_degree: int, normals: bool = True, byte_order: str = "<", extra=()) -> np.dtype:
+    """The INRIA trainer's vertex layout (plus `extra` (name, dtype) pairs appended)."""
+    names = ["x", "y", "z"] + (["nx", "ny", "nz"] if normals else []) + ["f_dc_0", "f_dc_1", "f_dc_2"]
+    names += [f"f_rest_{i}" for i in range(3 * ((sh_degree + 1) ** 2 - 1))]
+    names += ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+    fields = [(name, byte_order + "f4") for name in names]
+    fields += [(name, np.dtype(dt).newbyteorder(byte_order).str) for name, dt in extra]
+    return np.dtype(fields)
+
+
+@dataclass
+class _Header:
+    byte_order: str
+    elements: list  # [(name, count, [(prop, dtype_code)])]
+    comments: list[str]
+    size: int
+
+
+def _parse_header(path: Path, raw: bytes) -> _Header:
+    end = raw.find(b"end_header")
+    if not raw.startswith(b"ply") or end < 0:
+        if not raw.startswith(b"ply"):
+            raise SplatFileError(path, "not a PLY file (it does not start with 'ply')")
+        raise SplatFileError(path, "PLY header has no 'end_header' line")
+    newline = raw.find(b"\n", end)
+    if newline < 0:
+        raise SplatFileError(path, "PLY header is not terminated by a newline")
+    lines = raw[:end].decode("ascii", errors="replace").replace("\r", "").split("\n")
+    byte_order, elements, comments = None, [], []
+    for line in lines[1:]:
+        words = line.split()
+        if not words:
+            continue
+        key = words[0]
+        if key == "format":
+            fmt = words[1] if len(words) > 1 else ""
+            if fmt == "ascii":
+                raise SplatFileError(path, "ASCII PLY is not supported; splat files are binary (re-save as binary_little_endian)")
+            if fmt not in ("binary_little_endian", "binary_big_endian"):
+                raise SplatFileError(path, f"unknown PLY format '{fmt}'")
+            byte_order = "<" if fmt == "binary_little_endian" else ">"
+        elif key == "comment":
+            comments.append(line[len("comment") :].strip())
+        elif key == "obj_info":
+            comments.append(line)
+        elif key == "element":
+            if len(words) != 3 or not words[2].isdigit():
+                raise SplatFileError(path, f"malformed element line '{line}'")
+            elements.append((words[1], int(words[2]), []))
+        elif key == "property":
+            if not elements:
+                raise SplatFileError(path, "a property comes before any element")
+            if len(words) >= 2 and words[1] == "list":
+                raise SplatFileError(
+                    path, f"element '{elements[-1][0]}' has a list property ('{words[-1]}'); splat files have none"
+                )
+            if len(words) != 3 or words[1] not in PLY_TYPES:
+                raise SplatFileError(path, f"malformed property line '{line}'")
+            elements[-1][2].append((words[2], PLY_TYPES[words[1]]))
+        else:
+            raise SplatFileError(path, f"unexpected header line '{line}'")
+    if byte_order is None:
+        raise SplatFileError(path, "PLY header has no format line")
+    return _Header(byte_order, elements, comments, newline + 1)
+
+
+def _check_layout(path: Path, names: tuple[str, ...], dtype: np.dtype) -> int:
+    missing = [name for name in REQUIRED if name not in names]
+    if missing:
+        raise SplatFileError(path, f"missing required properties: {', '.join(missing)} (not a Gaussian splat PLY?)")
+    not_float = [name for name in REQUIRED if dtype.fields[name][0].kind != "f"]
+    if not_float:
+        raise SplatFileError(path, f"properties {', '.join(not_float)} must be float, not integer")
+    rest = [name for name in names if name.startswith("f_rest_")]
+    if len(rest) not in F_REST_COUNTS:
+        raise SplatFileError(path, f"{len(rest)} f_rest properties; SH degree 0-3 needs 0, 9, 24 or 45")
+    expected = [f"f_rest_{i}" for i in range(len(rest))]
+    if sorted(rest, key=lambda n: int(n[7:]) if n[7:].isdigit() else -1) != expected:
+        raise SplatFileError(path, "f_rest properties are not numbered f_rest_0.. consecutively")
+    bad_rest = [name for name in rest if dtype.fields[name][0].kind != "f"]
+    if bad_rest:
+        raise SplatFileError(path, f"SH properties must be float ({bad_rest[0]} is not)")
+    return F_REST_COUNTS[len(rest)]
+
+
+def _finite_mask(path: Path, vertices: np.ndarray) -> np.ndarray:
+    """True for Gaussians whose float properties are all finite.
+
+    When every property is float32 (the usual file), one row sum over a 2D view finds the
+    candidates (NaN and Inf propagate; a finite row only sums to Inf by overflow), and
+    only those rows are checked exactly.
+    """
+    dtype = vertices.dtype
+    codes = {dtype.fields[name][0].str for name in dtype.names}
+    if len(codes) == 1 and codes.pop()[1:] == "f4" and dtype.itemsize == 4 * len(dtype.names):
+        flat = vertices.view(dtype.fields[dtype.names[0]][0]).reshape(vertices.shape[0], len(dtype.names))
+        with np.errstate(over="ignore", invalid="ignore"):
+            candidates = np.flatnonzero(~np.isfinite(flat.sum(axis=1, dtype=np.float32)))
+        ok = np.ones(vertices.shape[0], dtype=bool)
+        if candidates.size:
+            ok[candidates] = np.isfinite(flat[candidates]).all(axis=1)
+        return ok
+    ok = np.ones(vertices.shape[0], dtype=bool)
+    for name in vertices.dtype.names:
+        if vertices.dtype.fields[name][0].kind == "f":
+            ok &= np.isfinite(vertices[name])
+    return ok
+
+
+def _drop_invalid(path: Path, data: SplatData, drop_invalid: bool) -> SplatData:
+    ok = _finite_mask(path, data.vertices)
+    bad = int(ok.size - np.count_nonzero(ok))
+    if bad == 0:
+        return data
+    if not drop_invalid:
+        raise SplatFileError(
+            path, f"{bad:,} Gaussians have NaN or Inf values; tick 'Drop Invalid Gaussians' to drop them"
+        )
+    if bad == ok.size:
+        raise SplatFileError(path, "every Gaussian has NaN or Inf values")
+    data.vertices = data.vertices[ok]
+    data.n_dropped = bad
+    return data
+
+
+def read_ply(path, drop_invalid: bool = False) -> SplatData:
+    """Read an INRIA-layout binary PLY."""
+    path = Path(path)
+    with open(path, "rb") as handle:
+        head = handle.read(MAX_HEADER)
+        header = _parse_header(path, head)
+        file_size = os.fstat(handle.fileno()).st_size
+        vertex = [e for e in header.elements if e[0] == "vertex"]
+        others = [e[0] for e in header.elements if e[0] != "vertex"]
+        if not vertex:
+            raise SplatFileError(path, "no 'vertex' element")
+        if others:
+            raise SplatFileError(
+                path, f"unexpected element(s) {', '.join(others)}: a splat file holds only vertices (is this a mesh?)"
+            )
+        _, count, props = vertex[0]
+        names = tuple(name for name, _ in props)
+        if len(set(names)) != len(names):
+            raise SplatFileError(path, "a property name appears twice")
+        dtype = np.dtype([(name, header.byte_order + code) for name, code in props])
+        sh_degree = _check_layout(path, names, dtype)
+        if count == 0:
+            raise SplatFileError(path, "the file holds zero Gaussians")
+        needed = header.size + count * dtype.itemsize
+        if needed > file_size:
+            have = max(file_size - header.size, 0) // dtype.itemsize
+            raise SplatFileError(
+                path, f"the header promises {count:,} Gaussians but the file ends after {have:,} (truncated?)"
+            )
+        handle.seek(header.size)
+        vertices = np.fromfile(handle, dtype=dtype, count=count)
+    data = SplatData(vertices, sh_degree, str(path), header.byte_order, header.comments)
+    wide = [name for name in names if dtype.fields[name][0].kind == "f" and dtype.fields[name][0].itemsize == 8]
+    if wide:
+        data.warnings.append(
+            f"{len(wide)} double-precision properties ({', '.join(wide[:3])}{'...' if len(wide) > 3 else ''}) "
+            "are kept as float32 in Blender and written back as float64"
+        )
+    return _drop_invalid(path, data, drop_invalid)
+
+
+def read_splat(path, drop_invalid: bool = False) -> SplatData:
+    """Read antimatter15 `.splat` (32 bytes a splat) into the INRIA layout, float32 little endian."""
+    path = Path(path)
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size == 0:
+        raise SplatFileError(path, "the file holds zero Gaussians")
+    if raw.size % 32:
+        raise SplatFileError(path, f"size {raw.size:,} bytes is not a multiple of 32 (not a .splat file?)")
+    records = raw.view(
+        np.dtype([("position", "<f4", 3), ("scale", "<f4", 3), ("rgba", "u1", 4), ("rot", "u1", 4)])
+    )
+    n = records.shape[0]
+    vertices = np.empty(n, dtype=inria_dtype(0, normals=False))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for axis, name in enumerate("xyz"):
+            vertices[name] = records["position"][:, axis]
+        rgba = records["rgba"].astype(np.float32) / 255.0
+        for channel in range(3):
+            vertices[f"f_dc_{channel}"] = (rgba[:, channel] - 0.5) / SH_C0
+        alpha = np.clip(rgba[:, 3], 0.5 / 255.0, 254.5 / 255.0)
+        vertices["opacity"] = np.log(alpha / (1.0 - alpha))
+        for axis in range(3):
+            vertices[f"scale_{axis}"] = np.log(records["scale"][:, axis])
+        quat = (records["rot"].astype(np.float32) - 128.0) / 128.0
+        quat /= np.linalg.norm(quat, axis=1, keepdims=True)
+        for i in range(4):
+            vertices[f"rot_{i}"] = quat[:, i]
+    data = SplatData(vertices, 0, str(path), "<", ["converted from antimatter15 .splat by MaskSplat"])
+    return _drop_invalid(path, data, drop_invalid)
+
+
+def read_splats(path, drop_invalid: bool = False) -> SplatData:
+    """Read a splat file, choosing the format from its first bytes (PLY) or extension (.splat)."""
+    path = Path(path)
+    if not path.exists():
+        raise SplatFileError(path, f"file not found ({path})")
+    if path.is_dir():
+        raise SplatFileError(path, "is a folder, not a splat file")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic.startswith(b"ply"):
+        return read_ply(path, drop_invalid)
+    if path.suffix.lower() == ".splat":
+        return read_splat(path, drop_invalid)
+    if not magic:
+        raise SplatFileError(path, "the file is empty")
+    raise SplatFileError(path, "not a PLY file (it does not start with 'ply') and not a .splat file")
+
+
+def _header_bytes(data: SplatData, count: int) -> bytes:
+    fmt = "binary_little_endian" if data.byte_order == "<" else "binary_big_endian"
+    lines = ["ply", f"format {fmt} 1.0"]
+    for comment in data.comments:
+        lines.append(comment if comment.startswith("obj_info") else f"comment {comment}")
+    lines.append(f"element vertex {count}")
+    for name in data.vertices.dtype.names:
+        code = data.vertices.dtype.fields[name][0]
+        lines.append(f"property {PLY_NAMES[code.kind + str(code.itemsize)]} {name}")
+    lines.append("end_header")
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def write_ply(path, data: SplatData, keep: np.ndarray | None = None) -> None:
+    """Write the Gaussians (only those where `keep` is True) in the layout they were read with.
+
+    Written to a temporary file beside `path` and renamed, so a failure never leaves a
+    half-written file and an existing file is replaced only by a complete one.
+    """
+    path = Path(path)
+    vertices = data.vertices
+    if keep is not None:
+        keep = np.asarray(keep)
+        if keep.dtype != bool or keep.shape != (data.count,):
+            raise SplatFileError(path, f"keep must be a bool array of {data.count} entries, got {keep.dtype} {keep.shape}")
+        vertices = vertices[keep]
+    if vertices.shape[0] == 0:
+        raise SplatFileError(path, "nothing to write: zero Gaussians are kept")
+    expected = np.dtype([(name, vertices.dtype.fields[name][0].newbyteorder(data.byte_order)) for name in vertices.dtype.names])
+    vertices = np.ascontiguousarray(vertices.astype(expected, copy=False))
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise SplatFileError(path, f"folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(_header_bytes(data, vertices.shape[0]))
+            vertices.tofile(handle)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
