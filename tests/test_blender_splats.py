@@ -54,11 +54,9 @@ def test_import_sets_up_point_display(blend, installed_addon):
     assert modifier.type == "NODES" and modifier.node_group.name == "MaskSplat Display"
     depsgraph = blend.context.evaluated_depsgraph_get()
     evaluated = obj.evaluated_get(depsgraph)
-    points = evaluated.data if evaluated.type == "POINTCLOUD" else None
-    if points is None:  # Geometry Nodes output of a mesh object is shown as an instance point cloud
-        geometry = [inst for inst in depsgraph.object_instances if inst.object.type == "POINTCLOUD"]
-        assert geometry, "display modifier produced no point cloud"
-        points = geometry[0].object.data
+    geometry = evaluated.evaluated_geometry()  # keep the geometry set alive while reading it
+    points = geometry.pointcloud
+    assert points is not None, "display modifier produced no point cloud"
     n = len(obj.data.vertices)
     assert len(points.points) == n
     colours = np.empty(n * 3, dtype=np.float32)

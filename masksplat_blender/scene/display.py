@@ -111,7 +111,8 @@ def _material() -> bpy.types.Material:
     if material is not None:
         return material
     material = bpy.data.materials.new(MATERIAL_NAME)
-    material.use_nodes = True
+    if bpy.app.version < (5, 0, 0):  # always on from 5.0
+        material.use_nodes = True
     if hasattr(material, "surface_render_method"):
         material.surface_render_method = "BLENDED"
     nodes, links = material.node_tree.nodes, material.node_tree.links

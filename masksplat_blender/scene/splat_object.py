@@ -166,6 +166,7 @@ def file_frame_matrix(obj: bpy.types.Object) -> np.ndarray:
     layout = json.loads(obj.masksplat.layout_json or "{}")
     axes = AXES_MATRICES[layout.get("axes", "FILE")]
     world = np.array(obj.matrix_world, dtype=np.float64)
-    if np.array_equal(world, axes):
+    # Blender stores the turn as a float32 euler: equal up to rounding means untouched.
+    if np.allclose(world, axes, rtol=0.0, atol=1e-6):
         return np.eye(4)
     return np.linalg.inv(axes) @ world
