@@ -151,3 +151,20 @@ def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):
     assert target.read_bytes() == b"old"
     write_ply(target, data)
     assert [p.name for p in tmp_path.iterdir()] == ["a.ply"]
+
+
+@pytest.mark.parametrize("byte_order", ["<", ">"])
+@pytest.mark.parametrize("extra", [(), (("label", "u1"), ("w", "f8"))])
+def test_iter_columns_gives_every_field_natively(byte_order, extra):
+    from masksplat_blender.core.splat_io import iter_columns
+
+    data = make_splat_data(20_000, 1, extra=extra, byte_order=byte_order)
+    names = list(data.vertices.dtype.names)
+    seen = []
+    for name, column in iter_columns(data.vertices, names, block=5, rows=999):
+        assert column.dtype.isnative and column.flags.c_contiguous
+        np.testing.assert_array_equal(column, data.vertices[name])
+        seen.append(name)
+    assert seen == names
+    picked = [names[5], names[2]]
+    assert [n for n, _ in iter_columns(data.vertices, picked)] == picked

@@ -15,7 +15,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..core.splat_io import SplatData
+from ..core.splat_io import SplatData, iter_columns
 from ..core.transform import apply_transform_to_vertices
 from . import display
 
@@ -82,16 +82,16 @@ def create_splat_object(
     try:
         mesh.vertices.add(n)
         positions = np.empty((n, 3), dtype=np.float32)
-        for axis, field in enumerate(POSITION_FIELDS):
-            positions[:, axis] = vertices[field]
-        mesh.attributes["position"].data.foreach_set("vector", positions.ravel())
-        del positions
-        for field in vertices.dtype.names:
+        others = [field for field in vertices.dtype.names if field not in POSITION_FIELDS]
+        for field, column in iter_columns(vertices, [*POSITION_FIELDS, *others]):
             if field in POSITION_FIELDS:
+                positions[:, POSITION_FIELDS.index(field)] = column
+                if field == POSITION_FIELDS[-1]:
+                    mesh.attributes["position"].data.foreach_set("vector", positions.ravel())
                 continue
-            column = vertices[field]
             attribute = mesh.attributes.new(field, _attribute_type(column.dtype), "POINT")
             attribute.data.foreach_set("value", _to_attribute_values(column))
+        del positions
         mesh.update()
         obj = bpy.data.objects.new(name, mesh)
         props = obj.masksplat
