@@ -1,0 +1,116 @@
+"""Slow, readable references for the CPU rasterizer: a differentiable PyTorch compositor.
+
+It projects in float64 with the same rules as gsplat 1.5 and composites every pixel
+against every Gaussian whose tile range covers it, so votes can be checked as real
+autograd gradients of sum(mask * render) with respect to the colours.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+TILE = 16
+
+
+def project_torch(means, quats, log_scales, logits, viewmat, K, width, height):
+    """float64 EWA projection; returns means2d, conics, opacity, depth, radii, valid (all [N...])."""
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
+    means, quats, log_scales, logits, viewmat, K = map(t, (means, quats, log_scales, logits, viewmat, K))
+    q = quats / quats.norm(dim=1, keepdim=True)
+    w, x, y, z = q.unbind(1)
+    rot = torch.stack(
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+         2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+         2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], 1,
+    ).reshape(-1, 3, 3)  # fmt: skip
+    m = rot * log_scales.exp()[:, None, :]
+    cov = viewmat[:3, :3] @ (m @ m.transpose(1, 2)) @ viewmat[:3, :3].T
+    mc = means @ viewmat[:3, :3].T + viewmat[:3, 3]
+    zc = mc[:, 2]
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    tan_x, tan_y = 0.5 * width / fx, 0.5 * height / fy
+    tx = zc * torch.clamp(mc[:, 0] / zc, -(cx / fx + 0.3 * tan_x), (width - cx) / fx + 0.3 * tan_x)
+    ty = zc * torch.clamp(mc[:, 1] / zc, -(cy / fy + 0.3 * tan_y), (height - cy) / fy + 0.3 * tan_y)
+    jac = torch.zeros(len(zc), 2, 3, dtype=torch.float64)
+    jac[:, 0, 0], jac[:, 0, 2] = fx / zc, -fx * tx / zc**2
+    jac[:, 1, 1], jac[:, 1, 2] = fy / zc, -fy * ty / zc**2
+    cov2 = jac @ cov @ jac.transpose(1, 2)
+    a, b, c = cov2[:, 0, 0] + 0.3, cov2[:, 0, 1], cov2[:, 1, 1] + 0.3
+    det = a * c - b * b
+    conics = torch.stack([c / det, -b / det, a / det], 1)
+    means2d = torch.stack([fx * mc[:, 0] / zc + cx, fy * mc[:, 1] / zc + cy], 1)
+    opacity = torch.sigmoid(logits)
+    extend = torch.clamp(torch.sqrt(2 * torch.log(torch.clamp(opacity * 255, min=1.0))), max=3.33)
+    radii = torch.stack([torch.ceil(extend * a.sqrt()), torch.ceil(extend * c.sqrt())], 1)
+    valid = (zc >= 0.01) & (det > 0) & (opacity >= 1 / 255) & ((radii > 0).any(1))
+    valid &= ~((means2d[:, 0] + radii[:, 0] <= 0) | (means2d[:, 0] - radii[:, 0] >= width))
+    valid &= ~((means2d[:, 1] + radii[:, 1] <= 0) | (means2d[:, 1] - radii[:, 1] >= height))
+    return means2d, conics, opacity, zc, radii, valid
+
+
+def blend_weights(means2d, conics, opacity, depth, radii, valid, width, height):
+    """w[p, i] = alpha_i(p) T_i(p) for every pixel p (row-major) and Gaussian i, gsplat's rules."""
+    tiles_x, tiles_y = math.ceil(width / TILE), math.ceil(height / TILE)
+    lo_x = torch.clamp(torch.floor(means2d[:, 0] / TILE - radii[:, 0] / TILE), 0, tiles_x)
+    hi_x = torch.clamp(torch.ceil(means2d[:, 0] / TILE + radii[:, 0] / TILE), 0, tiles_x)
+    lo_y = torch.clamp(torch.floor(means2d[:, 1] / TILE - radii[:, 1] / TILE), 0, tiles_y)
+    hi_y = torch.clamp(torch.ceil(means2d[:, 1] / TILE + radii[:, 1] / TILE), 0, tiles_y)
+    order = torch.argsort(depth, stable=True)
+    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    px, py = xs.reshape(-1, 1).double() + 0.5, ys.reshape(-1, 1).double() + 0.5
+    tx, ty = (xs.reshape(-1, 1) // TILE).double(), (ys.reshape(-1, 1) // TILE).double()
+    o = order
+    covered = valid[o] & (tx >= lo_x[o]) & (tx < hi_x[o]) & (ty >= lo_y[o]) & (ty < hi_y[o])
+    dx, dy = means2d[o, 0] - px, means2d[o, 1] - py
+    sigma = 0.5 * (conics[o, 0] * dx * dx + conics[o, 2] * dy * dy) + conics[o, 1] * dx * dy
+    alpha = torch.clamp(opacity[o] * torch.exp(-sigma), max=0.999)
+    alpha = torch.where(covered & (sigma >= 0) & (alpha >= 1 / 255), alpha, torch.zeros_like(alpha))
+    trans_after = torch.cumprod(1 - alpha, dim=1)
+    trans_before = torch.cat([torch.ones_like(alpha[:, :1]), trans_after[:, :-1]], 1)
+    weights = alpha * trans_before * (trans_after > 1e-4)
+    out = torch.zeros_like(weights)
+    out[:, o] = weights
+    return out
+
+
+def autograd_votes(gaussians, view, weights_hwk: np.ndarray) -> np.ndarray:
+    """dL/dc for L = sum_p sum_k m_k(p) C_k(p), colours c a zero tensor that requires grad."""
+    proj = project_torch(gaussians.means, gaussians.quats, gaussians.log_scales, gaussians.opacity_logits,
+                         view.viewmat, view.K, view.width, view.height)  # fmt: skip
+    w = blend_weights(*proj, view.width, view.height)
+    k = weights_hwk.shape[2]
+    colors = torch.zeros(gaussians.count, k, dtype=torch.float64, requires_grad=True)
+    render = w @ colors  # [P, K]
+    loss = (torch.as_tensor(weights_hwk.reshape(-1, k), dtype=torch.float64) * render).sum()
+    loss.backward()
+    return colors.grad.numpy()
+
+
+def brute_force_votes(gaussians, view, weights_hwk: np.ndarray) -> np.ndarray:
+    """The same votes by explicit per-pixel loops over depth-sorted Gaussians (no matrices)."""
+    proj = [p.numpy() for p in project_torch(gaussians.means, gaussians.quats, gaussians.log_scales,
+                                            gaussians.opacity_logits, view.viewmat, view.K, view.width, view.height)]  # fmt: skip
+    means2d, conics, opacity, depth, radii, valid = proj
+    votes = np.zeros((gaussians.count, weights_hwk.shape[2]))
+    order = [i for i in np.argsort(depth, kind="stable") if valid[i]]
+    lo = np.clip(np.floor(means2d / TILE - radii / TILE), 0, None)
+    hi = np.ceil(means2d / TILE + radii / TILE)
+    for y in range(view.height):
+        for x in range(view.width):
+            trans = 1.0
+            for i in order:
+                if not (lo[i, 0] <= x // TILE < hi[i, 0] and lo[i, 1] <= y // TILE < hi[i, 1]):
+                    continue
+                dx, dy = means2d[i, 0] - x - 0.5, means2d[i, 1] - y - 0.5
+                sigma = 0.5 * (conics[i, 0] * dx * dx + conics[i, 2] * dy * dy) + conics[i, 1] * dx * dy
+                alpha = min(0.999, opacity[i] * math.exp(-sigma))
+                if sigma < 0 or alpha < 1 / 255:
+                    continue
+                if trans * (1 - alpha) <= 1e-4:
+                    break
+                votes[i] += alpha * trans * weights_hwk[y, x]
+                trans *= 1 - alpha
+    return votes
