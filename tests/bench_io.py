@@ -89,8 +89,9 @@ def main() -> int:
 
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "tests"))
-    from masksplat_blender.core.splat_io import write_ply
     from synthetic import make_splat_data
+
+    from masksplat_blender.core.splat_io import write_ply
 
     work = Path(tempfile.mkdtemp(prefix="msbench-io-"))
     path = work / "bench_sh3.ply"

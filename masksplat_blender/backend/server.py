@@ -1,0 +1,271 @@
+"""The backend process: reads requests, streams progress, returns votes and renders.
+
+Protocol (JSON lines; stdout carries nothing else, stray prints go to stderr):
+  in:  {"id": ID, "request": FOLDER} | {"cancel": ID} | {"shutdown": true}
+  out: {"event": "ready", "pid", "torch", "cuda", "numba"}
+       {"id", "event": "progress", "done", "total", "message"}
+       {"id", "event": "result", "ok": true, "device", "outputs", "seconds", "peak_rss_mb"}
+       {"id", "event": "result", "ok": false, "kind", "error", "traceback"}
+kind is one of invalid_request, cuda_unavailable, out_of_memory, cancelled, internal.
+Results are written as .npy into the request folder (votes.npy [N, K] float32;
+render_<i>.npy [H, W, 3] uint8 and alpha_<i>.npy [H, W] uint8).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import resource
+import sys
+import threading
+import time
+import traceback
+
+import numpy as np
+
+from ..core.request import Request, RequestError, read_request
+from .rasterizer import Gaussians, View
+
+EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+class Cancelled(Exception):
+    pass
+
+
+class CudaUnavailable(Exception):
+    pass
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def select_rasterizer(device: str, progress=None):
+    """(rasterizer, note): gsplat on CUDA when asked or when `auto` finds it, else the CPU one."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise RequestError(f"unknown device {device!r} (auto, cpu or cuda)")
+    if device in ("auto", "cuda"):
+        from . import raster_gsplat
+
+        ok, reason = raster_gsplat.available(progress)
+        if ok:
+            return raster_gsplat.GsplatRasterizer(), "gsplat on CUDA"
+        if device == "cuda":
+            raise CudaUnavailable(f"CUDA was requested but cannot be used: {reason}")
+        note = f"CPU rasterizer ({reason})"
+    else:
+        note = "CPU rasterizer"
+    from .raster_cpu import CpuRasterizer
+
+    return CpuRasterizer(), note
+
+
+def _gaussians(request: Request, with_sh: bool) -> Gaussians:
+    arrays = {name: np.ascontiguousarray(request.array(name)) for name in ("means", "quats", "log_scales", "opacity_logits")}
+    sh = np.ascontiguousarray(request.array("sh")) if with_sh else None
+    return Gaussians(sh=sh, **arrays)
+
+
+def _view(spec) -> View:
+    return View(spec.viewmat, spec.K(), spec.width, spec.height)
+
+
+def handle(folder, device: str, progress, cancelled, rasterizers: dict) -> dict:
+    """Run one request folder; returns the result fields. Raises on failure."""
+    request = read_request(folder)
+    if request.kind == "ping":
+        return {"outputs": []}
+    if device not in rasterizers:
+        rasterizers[device] = select_rasterizer(device, progress)
+    rasterizer, note = rasterizers[device]
+    total = len(request.views)
+    outputs = []
+    if request.kind == "votes":
+        gaussians = _gaussians(request, with_sh=False)
+        votes = np.zeros((request.num_gaussians, request.channels), dtype=np.float64)
+        batch = getattr(rasterizer, "batch", 1) if hasattr(rasterizer, "votes_masks") else 1
+        index = 0
+        while index < total:
+            if cancelled():
+                raise Cancelled()
+            spec = request.views[index]
+            progress(index, total, f"view {spec.name}")
+            if batch == 1:
+                rasterizer.votes(gaussians, _view(spec), request.weights(index), votes)
+                index += 1
+                continue
+            # Same-size neighbours go to the GPU together, masks still raw (uint8).
+            group = [index]
+            while len(group) < batch and group[-1] + 1 < total and (
+                (request.views[group[-1] + 1].width, request.views[group[-1] + 1].height) == (spec.width, spec.height)
+            ):
+                group.append(group[-1] + 1)
+            raw = [request.raw_mask(i) for i in group]
+            rasterizer.votes_masks(gaussians, [_view(request.views[i]) for i in group],
+                                   [m for m, _ in raw], [k for _, k in raw], request.mode, votes)  # fmt: skip
+            index = group[-1] + 1
+        np.save(request.folder / "votes.npy", votes.astype(np.float32), allow_pickle=False)
+        outputs.append("votes.npy")
+    else:
+        gaussians = _gaussians(request, with_sh=True)
+        background = np.asarray(request.background, dtype=np.float32)
+        for index, spec in enumerate(request.views):
+            if cancelled():
+                raise Cancelled()
+            progress(index, total, f"render {spec.name}")
+            image, alpha = rasterizer.render(gaussians, _view(spec), background)
+            for name, array in ((f"render_{index:05d}.npy", image), (f"alpha_{index:05d}.npy", alpha)):
+                np.save(request.folder / name, (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8), allow_pickle=False)
+                outputs.append(name)
+    progress(total, total, "done")
+    return {"outputs": outputs, "device": rasterizer.name, "device_note": note}
+
+
+def _failure(err: BaseException) -> dict:
+    if isinstance(err, RequestError):
+        kind = "invalid_request"
+    elif isinstance(err, Cancelled):
+        kind = "cancelled"
+    elif isinstance(err, CudaUnavailable):
+        kind = "cuda_unavailable"
+    elif isinstance(err, MemoryError) or "out of memory" in str(err).lower():
+        kind = "out_of_memory"
+    else:
+        kind = "internal"
+    message = {"cancelled": "cancelled"}.get(kind, str(err) or type(err).__name__)
+    return {"ok": False, "kind": kind, "error": message, "traceback": traceback.format_exc() if kind == "internal" else ""}
+
+
+class Server:
+    """Long-lived mode: one worker thread runs requests, the main thread reads stdin."""
+
+    def __init__(self, out, device: str, idle_timeout: float):
+        self.out, self.device, self.idle_timeout = out, device, idle_timeout
+        self.lock = threading.Lock()
+        self.jobs: queue.Queue = queue.Queue()
+        self.cancel_ids: set = set()
+        self.current = None
+        self.rasterizers: dict = {}
+        self.last_activity = time.monotonic()
+
+    def send(self, message: dict) -> None:
+        with self.lock:
+            self.out.write(json.dumps(message) + "\n")
+            self.out.flush()
+
+    def worker(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            self.current = job[0]
+            result = self.run_job(*job)
+            self.current = None
+            self.cancel_ids.discard(job[0])
+            self.last_activity = time.monotonic()
+            self.send({"id": job[0], "event": "result", **result})
+
+    def run_job(self, job_id, folder, device) -> dict:
+        def progress(done, total, message):
+            self.send({"id": job_id, "event": "progress", "done": done, "total": total, "message": message})
+
+        start = time.perf_counter()
+        try:
+            result = handle(folder, device, progress, lambda: job_id in self.cancel_ids, self.rasterizers)
+        except BaseException as err:  # noqa: BLE001 - every failure becomes a result line
+            return _failure(err)
+        result.update(ok=True, seconds=round(time.perf_counter() - start, 4), peak_rss_mb=round(peak_rss_mb(), 1))
+        return result
+
+    def serve(self, stdin) -> int:
+        thread = threading.Thread(target=self.worker, daemon=True)
+        thread.start()
+        lines: queue.Queue = queue.Queue()
+
+        def read_lines():
+            for line in stdin:
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=read_lines, daemon=True).start()
+        self.send({"event": "ready", "pid": os.getpid(), **info()})
+        while True:
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                idle = self.current is None and self.jobs.empty()
+                if idle and time.monotonic() - self.last_activity > self.idle_timeout:
+                    break
+                continue
+            if line is None:
+                break
+            self.last_activity = time.monotonic()
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                self.send({"event": "error", "error": f"not a JSON line: {line[:80]!r}"})
+                continue
+            if message.get("shutdown"):
+                break
+            if "cancel" in message:
+                self.cancel_ids.add(message["cancel"])
+                continue
+            self.jobs.put((message.get("id"), message.get("request"), message.get("device", self.device)))
+        self.jobs.put(None)
+        return EXIT_OK
+
+
+def info() -> dict:
+    """What this Python offers, for diagnostics and the client's checks."""
+    import importlib.util
+
+    out = {"python": sys.version.split()[0], "numpy": np.__version__}
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+        out["cuda"] = bool(torch.cuda.is_available())
+    except ImportError:
+        out["torch"], out["cuda"] = None, False
+    out["numba"] = importlib.util.find_spec("numba") is not None
+    out["gsplat"] = importlib.util.find_spec("gsplat") is not None
+    return out
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="masksplat-backend", description="MaskSplat's compute backend")
+    parser.add_argument("--serve", action="store_true", help="long-lived: JSON lines on stdin/stdout")
+    parser.add_argument("--once", metavar="FOLDER", help="run one request folder and exit")
+    parser.add_argument("--info", action="store_true", help="print what this Python offers as JSON")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--idle-timeout", type=float, default=900.0, help="seconds without a request before exiting")
+    args = parser.parse_args(argv)
+    # The protocol owns the real stdout; anything else printed (numba, gsplat) goes to stderr.
+    out = sys.stdout
+    sys.stdout = sys.stderr
+    if args.info:
+        out.write(json.dumps(info()) + "\n")
+        return EXIT_OK
+    if args.serve:
+        return Server(out, args.device, args.idle_timeout).serve(sys.stdin)
+    if args.once:
+        start = time.perf_counter()
+        try:
+            result = handle(
+                args.once, args.device, lambda d, t, m: out.write(json.dumps({"event": "progress", "done": d, "total": t, "message": m}) + "\n"),
+                lambda: False, {},
+            )  # fmt: skip
+        except BaseException as err:  # noqa: BLE001
+            failure = _failure(err)
+            out.write(json.dumps({"event": "result", **failure}) + "\n")
+            print(f"masksplat backend: {failure['error']}", file=sys.stderr)
+            return {"invalid_request": EXIT_INVALID, "cancelled": EXIT_CANCELLED}.get(failure["kind"], EXIT_FAILURE)
+        result.update(ok=True, seconds=round(time.perf_counter() - start, 4), peak_rss_mb=round(peak_rss_mb(), 1))
+        out.write(json.dumps({"event": "result", **result}) + "\n")
+        return EXIT_OK
+    parser.print_usage(sys.stderr)
+    return EXIT_INVALID
