@@ -140,7 +140,7 @@ class BackendClient:
             return
         if not Path(self.python).is_file():
             raise BackendError("python_missing", f"Backend Python '{self.python}' does not exist")
-        self.stderr_file = tempfile.TemporaryFile()
+        self.stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
         self.lines = queue.Queue()
         command = [self.python, "-u", str(BACKEND_MAIN), "--serve", "--device", self.device, "--idle-timeout", str(self.idle_timeout)]
         try:
