@@ -114,3 +114,35 @@ def brute_force_votes(gaussians, view, weights_hwk: np.ndarray) -> np.ndarray:
                 votes[i] += alpha * trans * weights_hwk[y, x]
                 trans *= 1 - alpha
     return votes
+
+
+def tile_compositor_votes(gaussians, view, weights_hwk: np.ndarray) -> np.ndarray:
+    """Votes by a plain float64 PyTorch compositor, one 16x16 tile at a time (the benchmark's baseline)."""
+    means2d, conics, opacity, depth, radii, valid = project_torch(
+        gaussians.means, gaussians.quats, gaussians.log_scales, gaussians.opacity_logits,
+        view.viewmat, view.K, view.width, view.height,
+    )  # fmt: skip
+    tiles_x, tiles_y = math.ceil(view.width / TILE), math.ceil(view.height / TILE)
+    lo = torch.clamp(torch.floor(means2d / TILE - radii / TILE), min=0)
+    hi = torch.ceil(means2d / TILE + radii / TILE)
+    order = torch.argsort(depth, stable=True)
+    order = order[valid[order]]
+    weights = torch.as_tensor(weights_hwk, dtype=torch.float64)
+    votes = torch.zeros(gaussians.count, weights.shape[2], dtype=torch.float64)
+    for ty in range(tiles_y):
+        for tx in range(tiles_x):
+            ids = order[(lo[order, 0] <= tx) & (tx < hi[order, 0]) & (lo[order, 1] <= ty) & (ty < hi[order, 1])]
+            if ids.numel() == 0:
+                continue
+            ys, xs = torch.meshgrid(torch.arange(ty * TILE, min((ty + 1) * TILE, view.height)),
+                                    torch.arange(tx * TILE, min((tx + 1) * TILE, view.width)), indexing="ij")  # fmt: skip
+            px, py = xs.reshape(-1, 1).double() + 0.5, ys.reshape(-1, 1).double() + 0.5
+            dx, dy = means2d[ids, 0] - px, means2d[ids, 1] - py
+            sigma = 0.5 * (conics[ids, 0] * dx * dx + conics[ids, 2] * dy * dy) + conics[ids, 1] * dx * dy
+            alpha = torch.clamp(opacity[ids] * torch.exp(-sigma), max=0.999)
+            alpha = torch.where((sigma >= 0) & (alpha >= 1 / 255), alpha, torch.zeros_like(alpha))
+            after = torch.cumprod(1 - alpha, dim=1)
+            before = torch.cat([torch.ones_like(alpha[:, :1]), after[:, :-1]], 1)
+            w = alpha * before * (after > 1e-4)
+            votes.index_add_(0, ids, w.T @ weights[ys.reshape(-1), xs.reshape(-1)])
+    return votes.numpy()
