@@ -32,6 +32,10 @@ class MaskSplatPreferences(bpy.types.AddonPreferences):
         layout = self.layout
         layout.prop(self, "backend_python")
         layout.prop(self, "device")
+        row = layout.row()
+        row.operator("masksplat.install_backend", text="Install Backend (CPU)").flavour = "cpu"
+        row.operator("masksplat.install_backend", text="Install Backend (CUDA)").flavour = "cuda"
+        row.operator("masksplat.check_backend")
 
 
 CLASSES = (MaskSplatPreferences,)
