@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import DATA_DIR, data_file
+from conftest import ROOT, data_file
+
+SAMPLE = ROOT / "tests" / "data" / "fruit_drops" / "fruit_drops_minimal.ply"
 
 INRIA_FILES = [
     "gshairlod_donut/fused.ply",
@@ -121,7 +123,7 @@ def test_nan_refused_then_dropped_on_request(blend, tmp_path):
 def test_deleting_vertices_exports_the_rest_bit_identical(blend, tmp_path, installed_addon):
     import bmesh
 
-    source = data_file("supersplat_fruit_drops/fruit_drops_minimal.ply")
+    source = SAMPLE
     blend.ops.masksplat.import_splats(filepath=str(source))
     obj = blend.context.active_object
     drop = np.arange(0, len(obj.data.vertices), 7)
@@ -145,7 +147,7 @@ def test_deleting_vertices_exports_the_rest_bit_identical(blend, tmp_path, insta
 def test_moved_object_bakes_transform_and_mirroring_is_refused(blend, tmp_path, installed_addon):
     from mathutils import Euler, Matrix, Vector
 
-    source = data_file("supersplat_fruit_drops/fruit_drops_minimal.ply")
+    source = SAMPLE
     blend.ops.masksplat.import_splats(filepath=str(source))
     obj = blend.context.active_object
     matrix = Matrix.LocRotScale(Vector((0.3, -1.0, 2.0)), Euler((0.4, -0.2, 1.1)), Vector((2.0, 2.0, 2.0)))
@@ -183,9 +185,3 @@ def test_splat_file_import_matches_inria_conversion(blend):
     obj = blend.context.active_object
     assert len(obj.data.vertices) == 113648
     assert obj.masksplat.sh_degree == 0
-
-
-def test_shared_data_present_or_reported():
-    if not DATA_DIR.exists():
-        pytest.skip(f"{DATA_DIR} is absent: real-data tests are skipped")
-    assert (DATA_DIR / "README.md").exists()

@@ -52,12 +52,20 @@ def splat_object_for_export(context) -> bpy.types.Object | None:
     return obj if is_splat_object(obj) else None
 
 
-def export_splats(obj: bpy.types.Object, filepath: str, apply_transform: bool = True, keep=None) -> str:
-    """Write the object's remaining Gaussians (optionally only `keep`) to `filepath`."""
+def export_splats(obj: bpy.types.Object, filepath: str, apply_transform: bool = True, which: str = "ALL") -> str:
+    """Write the object's Gaussians (all, or only the selected or unselected ones) to `filepath`."""
     if obj is None or not is_splat_object(obj):
         raise ValueError("select a splat object to export (import one with File > Import > Gaussian Splats)")
     if obj.mode == "EDIT":
         obj.update_from_editmode()
+    keep = None
+    if which != "ALL":
+        keep = np.zeros(len(obj.data.vertices), dtype=bool)
+        obj.data.vertices.foreach_get("select", keep)
+        if which == "UNSELECTED":
+            keep = ~keep
+        if not keep.any():
+            raise ValueError(f"no {which.lower()} Gaussians to export")
     data = splat_data_from_object(obj, apply_transform=apply_transform)
     write_ply(filepath, data, keep=keep)
     kept = data.count if keep is None else int(np.count_nonzero(keep))

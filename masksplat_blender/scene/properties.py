@@ -1,6 +1,8 @@
-"""MaskSplat's data on Blender objects and scenes, under one pointer each (`.masksplat`)."""
+"""MaskSplat's data on Blender objects and scenes, under one pointer each (`.masksplat`).
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Blender reads these annotations as real
+property definitions, and their update callbacks must resolve in this module.
+"""
 
 import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
@@ -22,7 +24,25 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
         type=bpy.types.Collection,
         description="The cameras this splat was trained with or that paint masks for it",
     )
-    # Camera objects: the OpenCV intrinsics they were made from (pixel units).
+    beta: FloatProperty(
+        name="Beta",
+        description="Select a Gaussian when its object votes exceed beta times its background votes "
+        "(1 = simple majority; lower selects more, higher selects less)",
+        default=1.0,
+        min=0.0,
+        max=2.0,
+        update=lambda self, context: _reselect(self, context),
+    )
+    background_bias: FloatProperty(
+        name="Background Bias",
+        description="Extra share of a Gaussian's votes the object side must win by (FlashSplat's background prior)",
+        default=0.0,
+        min=0.0,
+        max=0.95,
+        update=lambda self, context: _reselect(self, context),
+    )
+    # Camera objects: the mask painted or loaded for them, and the OpenCV intrinsics they were made from.
+    mask: PointerProperty(name="Mask", type=bpy.types.Image, description="This camera's mask (red: object, blue: ignore)")
     is_camera: BoolProperty(name="MaskSplat Camera", default=False, options={"HIDDEN"})
     image_name: StringProperty(name="Image Name", description="Image file this camera saw, as named in the camera file")
     width: IntProperty(name="Width", min=1, default=1920)
@@ -31,6 +51,15 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
     fy: FloatProperty(name="fy", min=0.0, default=1000.0)
     cx: FloatProperty(name="cx", default=960.0)
     cy: FloatProperty(name="cy", default=540.0)
+
+
+def _reselect(props, context) -> None:
+    """Changing beta re-selects from the stored votes at once, without the backend."""
+    from .selection import apply_selection, has_votes
+
+    obj = props.id_data
+    if has_votes(obj):
+        apply_selection(obj)
 
 
 CLASSES = (MaskSplatObjectProperties,)

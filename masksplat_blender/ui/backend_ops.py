@@ -23,10 +23,11 @@ def backend_python(context=None) -> tuple[str, str]:
     return client.find_backend_python(prefs.backend_python if prefs else None, managed_venv())
 
 
-def backend_client(context=None) -> client.BackendClient:
+def backend_client(context=None, device: str | None = None) -> client.BackendClient:
+    """The shared warm backend, on `device` or the one chosen in the preferences."""
     prefs = get_preferences(context)
     python, _ = backend_python(context)
-    return client.get_client(python, prefs.device if prefs else "auto")
+    return client.get_client(python, device or (prefs.device if prefs else "auto"))
 
 
 class MASKSPLAT_OT_install_backend(bpy.types.Operator):

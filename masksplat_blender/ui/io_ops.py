@@ -52,6 +52,15 @@ class MASKSPLAT_OT_export_splats(bpy.types.Operator, ExportHelper):
 
     filename_ext = ".ply"
     filter_glob: StringProperty(default="*.ply", options={"HIDDEN"})
+    gaussians: EnumProperty(
+        name="Gaussians",
+        items=(
+            ("ALL", "All", "Every Gaussian of the object"),
+            ("SELECTED", "Selected", "Only the selected Gaussians"),
+            ("UNSELECTED", "Unselected", "Only the Gaussians that are not selected"),
+        ),
+        default="ALL",
+    )
     apply_transform: BoolProperty(
         name="Apply Transform",
         description="Bake moves, rotations and scales made in Blender into positions, rotations, scales and SH",
@@ -65,7 +74,7 @@ class MASKSPLAT_OT_export_splats(bpy.types.Operator, ExportHelper):
     def execute(self, context):
         obj = scene_io.splat_object_for_export(context)
         try:
-            summary = scene_io.export_splats(obj, self.filepath, apply_transform=self.apply_transform)
+            summary = scene_io.export_splats(obj, self.filepath, apply_transform=self.apply_transform, which=self.gaussians)
         except (OSError, ValueError) as err:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}

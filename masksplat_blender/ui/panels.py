@@ -25,6 +25,19 @@ class MASKSPLAT_PT_main(bpy.types.Panel):
         box.label(text=obj.name, icon="POINTCLOUD_DATA")
         box.label(text=f"{len(obj.data.vertices):,} Gaussians, SH degree {obj.masksplat.sh_degree}")
         box.prop(obj.masksplat, "camera_collection")
+        col = layout.column(align=True)
+        col.operator("masksplat.load_masks", icon="IMAGE_DATA")
+        col.operator("masksplat.compute_selection", icon="SELECT_SET")
+        col = layout.column(align=True)
+        col.prop(obj.masksplat, "beta", slider=True)
+        col.prop(obj.masksplat, "background_bias", slider=True)
+        row = layout.row(align=True)
+        row.operator("masksplat.select_by_votes", text="Select").action = "SELECT"
+        row.operator("masksplat.select_by_votes", text="None").action = "DESELECT"
+        row.operator("masksplat.select_by_votes", text="Invert").action = "INVERT"
+        row = layout.row(align=True)
+        row.operator("masksplat.delete_selected", text="Delete", icon="TRASH")
+        row.operator("masksplat.separate_selected", text="Separate", icon="MOD_EXPLODE")
         layout.operator("masksplat.export_splats", icon="EXPORT")
 
 

@@ -1,0 +1,89 @@
+"""Masks on Blender cameras: a Blender image per camera at its own resolution.
+
+The image is `camera_object.masksplat.mask`, packed so it is saved with the .blend. Red
+holds the mask (1 = object), blue the "ignore" region (1 = casts no vote). Blender
+images are stored bottom row first; everything here returns top row first, like files
+and the backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..core.masks import MaskError, check_mask_size, mask_from_pixels
+from .cameras import camera_resolution
+
+
+def read_image_file(path) -> np.ndarray:
+    """Pixels [H, W, C] float32 (top row first) of any image Blender reads (PNG, JPG, EXR, ...)."""
+    path = Path(path)
+    try:
+        image = bpy.data.images.load(str(path), check_existing=False)
+    except RuntimeError as err:
+        raise MaskError(f"{path.name}: cannot be read as an image ({err})") from None
+    try:
+        width, height = image.size
+        channels = image.channels
+        if width == 0 or height == 0:
+            raise MaskError(f"{path.name}: cannot be read as an image")
+        pixels = np.empty(width * height * channels, dtype=np.float32)
+        image.pixels.foreach_get(pixels)
+    finally:
+        bpy.data.images.remove(image)
+    pixels = pixels.reshape(height, width, channels)[::-1]
+    if channels == 4 and np.all(pixels[:, :, 3] == 1.0):
+        pixels = pixels[:, :, :3]
+    return np.ascontiguousarray(pixels)
+
+
+def load_mask_file(path) -> np.ndarray:
+    """[H, W] float32 mask from an image file (mean of RGB, times alpha)."""
+    return mask_from_pixels(read_image_file(path))
+
+
+def set_camera_mask(cam_obj: bpy.types.Object, mask: np.ndarray, ignore: np.ndarray | None = None) -> bpy.types.Image:
+    """Store `mask` ([H, W] in [0, 1]) and optional `ignore` ([H, W] bool) on the camera."""
+    width, height, _, _ = camera_resolution(cam_obj, bpy.context.scene)
+    check_mask_size(cam_obj.name, mask, width, height)
+    image = cam_obj.masksplat.mask
+    if image is None or tuple(image.size) != (width, height):
+        image = bpy.data.images.new(f"MaskSplat Mask {cam_obj.name}", width, height, alpha=True)
+        image.colorspace_settings.name = "Non-Color"
+        cam_obj.masksplat.mask = image
+    rgba = np.zeros((height, width, 4), dtype=np.float32)
+    rgba[:, :, 0] = mask
+    if ignore is not None:
+        rgba[:, :, 2] = np.asarray(ignore, dtype=np.float32)
+    rgba[:, :, 3] = 1.0
+    image.pixels.foreach_set(np.ascontiguousarray(rgba[::-1]).ravel())
+    image.update()
+    image.pack()
+    return image
+
+
+def camera_mask(cam_obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """(mask [H, W] float32, ignore [H, W] bool or None) of a camera, or None without a mask."""
+    image = cam_obj.masksplat.mask
+    if image is None:
+        return None
+    width, height = image.size
+    pixels = np.empty(width * height * 4, dtype=np.float32)
+    image.pixels.foreach_get(pixels)
+    pixels = pixels.reshape(height, width, 4)[::-1]
+    ignore = pixels[:, :, 2] > 0.5
+    return np.ascontiguousarray(pixels[:, :, 0]), (ignore if ignore.any() else None)
+
+
+def mask_fingerprint(cam_obj: bpy.types.Object) -> str:
+    """Changes whenever the mask's pixels change (for the per-camera vote cache)."""
+    import hashlib
+
+    image = cam_obj.masksplat.mask
+    if image is None:
+        return ""
+    pixels = np.empty(len(image.pixels), dtype=np.float32)
+    image.pixels.foreach_get(pixels)
+    return hashlib.blake2b(pixels.tobytes(), digest_size=16).hexdigest()

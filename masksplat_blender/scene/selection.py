@@ -1,0 +1,176 @@
+"""Votes on splat objects and the selection they make.
+
+Votes are point attributes (`ms_fg`, `ms_bg`) so they are saved with the .blend and
+survive Undo; the chosen Gaussians become Blender's own vertex selection, so Delete,
+Separate, Hide and Undo work on them. Votes are cached per camera (keyed by the mask's
+pixels, the camera and the geometry), so after one more painted view only that view is
+computed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import bpy
+import numpy as np
+
+from ..core.cameras import Camera
+from ..core.transform import bake_transform
+from ..core.votes import select_two_class, summarize
+from . import masks as scene_masks
+from .cameras import camera_from_object
+from .splat_object import is_splat_object
+
+VOTE_ATTRIBUTES = ("ms_fg", "ms_bg")
+_CACHE: dict[str, dict[str, np.ndarray]] = {}  # object name -> {view key: [N, 2] votes}
+
+
+def _float_attribute(obj, name: str) -> np.ndarray:
+    values = np.empty(len(obj.data.vertices), dtype=np.float32)
+    obj.data.attributes[name].data.foreach_get("value", values)
+    return values
+
+
+def world_gaussians(obj: bpy.types.Object) -> dict[str, np.ndarray]:
+    """The object's Gaussians in world space as the backend wants them (float32)."""
+    mesh = obj.data
+    n = len(mesh.vertices)
+    positions = np.empty(n * 3, dtype=np.float32)
+    mesh.attributes["position"].data.foreach_get("vector", positions)
+    means = positions.reshape(n, 3)
+    quats = np.stack([_float_attribute(obj, f"rot_{i}") for i in range(4)], axis=1)
+    log_scales = np.stack([_float_attribute(obj, f"scale_{i}") for i in range(3)], axis=1)
+    matrix = np.array(obj.matrix_world, dtype=np.float64)
+    if not np.allclose(matrix, np.eye(4), rtol=0, atol=1e-9):
+        means, quats, log_scales, _ = bake_transform(means, quats, log_scales, None, matrix)
+    return {
+        "means": np.ascontiguousarray(means, dtype=np.float32),
+        "quats": np.ascontiguousarray(quats, dtype=np.float32),
+        "log_scales": np.ascontiguousarray(log_scales, dtype=np.float32),
+        "opacity_logits": _float_attribute(obj, "opacity"),
+    }
+
+
+def world_sh(obj: bpy.types.Object) -> np.ndarray:
+    """[N, (d+1)^2, 3] SH of the object (DC first), rotated with the object."""
+    from ..core.sh_rotation import rotate_sh
+    from ..core.transform import split_linear
+
+    degree = obj.masksplat.sh_degree
+    m = (degree + 1) ** 2 - 1
+    dc = np.stack([_float_attribute(obj, f"f_dc_{i}") for i in range(3)], axis=1)[:, None, :]
+    if m == 0:
+        return np.ascontiguousarray(dc)
+    rest = np.stack([_float_attribute(obj, f"f_rest_{i}") for i in range(3 * m)], axis=1)
+    rest = rest.reshape(-1, 3, m).transpose(0, 2, 1)
+    matrix = np.array(obj.matrix_world, dtype=np.float64)
+    if not np.allclose(matrix[:3, :3], np.eye(3), rtol=0, atol=1e-9):
+        rest = rotate_sh(rest, split_linear(matrix[:3, :3])[0])
+    return np.ascontiguousarray(np.concatenate([dc, rest], axis=1), dtype=np.float32)
+
+
+def scene_cameras(obj: bpy.types.Object, scene: bpy.types.Scene) -> list[bpy.types.Object]:
+    """The object's camera collection, or every camera in the scene when it has none."""
+    collection = obj.masksplat.camera_collection
+    source = collection.all_objects if collection is not None else scene.objects
+    return sorted((o for o in source if o.type == "CAMERA"), key=lambda o: o.name)
+
+
+def masked_cameras(obj, scene) -> list[tuple[bpy.types.Object, Camera]]:
+    return [(cam, camera_from_object(cam, scene)) for cam in scene_cameras(obj, scene) if cam.masksplat.mask is not None]
+
+
+def occluders(obj: bpy.types.Object, scene: bpy.types.Scene) -> list[bpy.types.Object]:
+    """Other visible splat objects: they hide the target in the views but get no votes."""
+    return [o for o in scene.objects if o is not obj and is_splat_object(o) and o.visible_get()]
+
+
+def _view_key(cam_obj, cam: Camera, geometry: str) -> str:
+    parts = [scene_masks.mask_fingerprint(cam_obj), geometry, np.round(cam.world_to_camera, 9).tobytes().hex(),
+             repr((cam.fx, cam.fy, cam.cx, cam.cy, cam.width, cam.height))]  # fmt: skip
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def _geometry_key(arrays: dict) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for name in ("means", "quats", "log_scales", "opacity_logits"):
+        digest.update(arrays[name].tobytes())
+    return digest.hexdigest()
+
+
+class VotePlan:
+    """What a vote computation needs, gathered from Blender on the main thread.
+
+    `run` touches no Blender data, so a modal operator can run it in a worker thread.
+    """
+
+    def __init__(self, obj, scene):
+        views = masked_cameras(obj, scene)
+        if not views:
+            raise ValueError(f"no camera of '{obj.name}' has a mask yet: paint one or use Load Masks")
+        self.object_name = obj.name
+        target = world_gaussians(obj)
+        others = [world_gaussians(o) for o in occluders(obj, scene)]
+        self.count = len(target["means"])
+        geometry = _geometry_key(target) + "".join(_geometry_key(o) for o in others)
+        self.cache = dict(_CACHE.get(obj.name, {}))
+        self.keys = [_view_key(cam_obj, cam, geometry) for cam_obj, cam in views]
+        self.todo = [i for i, key in enumerate(self.keys) if key not in self.cache]
+        self.cameras = [cam for _, cam in views]
+        self.masks = {i: scene_masks.camera_mask(views[i][0]) for i in self.todo}
+        self.arrays = {k: np.concatenate([target[k], *(o[k] for o in others)]) for k in target} if self.todo else None
+
+    def run(self, compute, progress=None, cancel_check=None) -> np.ndarray:
+        """Votes [N, 2] over all masked views; only views not in the cache are computed.
+
+        compute(arrays, cameras, masks, ignores, cancel_check) -> votes [M, 2] (the backend).
+        """
+        for done, i in enumerate(self.todo):
+            mask, ignore = self.masks[i]
+            votes = compute(self.arrays, [self.cameras[i]], [mask], [ignore], cancel_check)
+            self.cache[self.keys[i]] = votes[: self.count]
+            if progress:
+                progress(done + 1, len(self.todo))
+        return np.sum([self.cache[key] for key in self.keys], axis=0, dtype=np.float64).astype(np.float32)
+
+    def commit(self) -> None:
+        """Keep the per-view votes for next time (only after a successful run)."""
+        _CACHE[self.object_name] = {key: self.cache[key] for key in self.keys}
+
+
+def store_votes(obj: bpy.types.Object, votes: np.ndarray) -> None:
+    mesh = obj.data
+    for column, name in enumerate(VOTE_ATTRIBUTES):
+        attribute = mesh.attributes.get(name) or mesh.attributes.new(name, "FLOAT", "POINT")
+        attribute.data.foreach_set("value", np.ascontiguousarray(votes[:, column], dtype=np.float32))
+
+
+def has_votes(obj) -> bool:
+    return obj is not None and obj.type == "MESH" and all(name in obj.data.attributes for name in VOTE_ATTRIBUTES)
+
+
+def stored_votes(obj) -> tuple[np.ndarray, np.ndarray]:
+    return _float_attribute(obj, "ms_fg"), _float_attribute(obj, "ms_bg")
+
+
+def apply_selection(obj: bpy.types.Object, beta: float | None = None, bias: float | None = None):
+    """Select the Gaussians the stored votes choose (instant: no backend)."""
+    fg, bg = stored_votes(obj)
+    beta = obj.masksplat.beta if beta is None else beta
+    bias = obj.masksplat.background_bias if bias is None else bias
+    selected = select_two_class(fg, bg, beta, bias)
+    set_vertex_selection(obj, selected)
+    return summarize(fg, bg, selected)
+
+
+def vertex_selection(obj) -> np.ndarray:
+    values = np.zeros(len(obj.data.vertices), dtype=bool)
+    obj.data.vertices.foreach_get("select", values)
+    return values
+
+
+def set_vertex_selection(obj, selected: np.ndarray) -> None:
+    if obj.mode == "EDIT":
+        obj.update_from_editmode()
+    obj.data.vertices.foreach_set("select", np.ascontiguousarray(selected, dtype=bool))
+    obj.data.update()

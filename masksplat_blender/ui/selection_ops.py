@@ -1,0 +1,306 @@
+"""Operators that turn masks into a selection and act on it. Thin: the work is in scene/."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import bmesh
+import bpy
+import numpy as np
+from bpy.props import EnumProperty, FloatProperty, StringProperty
+
+from ..client import BackendCancelled, BackendError, compute_votes
+from ..core.masks import MaskError, check_mask_size, match_mask_files
+from ..scene import masks as scene_masks
+from ..scene import selection
+from ..scene.cameras import camera_resolution
+from ..scene.splat_object import is_splat_object
+from .backend_ops import backend_client
+
+
+def _splat_poll(context) -> bool:
+    return is_splat_object(context.active_object)
+
+
+class _ObjectMode:
+    """Run in object mode (mesh data, not the edit-mode copy) and come back."""
+
+    def __init__(self, obj):
+        self.obj, self.mode = obj, obj.mode
+
+    def __enter__(self):
+        if self.mode != "OBJECT":
+            bpy.ops.object.mode_set(mode="OBJECT")
+
+    def __exit__(self, *exc):
+        if self.mode != "OBJECT" and self.obj.name in bpy.context.view_layer.objects:
+            bpy.ops.object.mode_set(mode=self.mode)
+
+
+class MASKSPLAT_OT_compute_selection(bpy.types.Operator):
+    """Work out which Gaussians the masks show (votes over every camera with a mask) and select them"""
+
+    bl_idname = "masksplat.compute_selection"
+    bl_label = "Compute Selection"
+    bl_options = {"REGISTER", "UNDO"}
+
+    device: EnumProperty(
+        name="Device",
+        items=(
+            ("PREFERENCES", "Preferences", "The device chosen in the add-on preferences"),
+            ("auto", "Automatic", "gsplat on CUDA when available, else the CPU"),
+            ("cpu", "CPU", "MaskSplat's CPU rasterizer"),
+            ("cuda", "CUDA", "gsplat on an NVIDIA GPU"),
+        ),
+        default="PREFERENCES",
+    )
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_poll(context)
+
+    def _prepare(self, context):
+        obj = context.active_object
+        try:
+            with _ObjectMode(obj):
+                self._plan = selection.VotePlan(obj, context.scene)
+            backend = backend_client(context, None if self.device == "PREFERENCES" else self.device)
+            self._compute = lambda arrays, cams, masks, ignores, cancel: compute_votes(
+                backend, arrays, cams, masks, ignores, cancel_check=cancel
+            )[0]
+        except (ValueError, BackendError) as err:
+            self.report({"ERROR"}, str(err))
+            return False
+        return True
+
+    def _finish(self, context, votes) -> set:
+        obj = context.active_object
+        self._plan.commit()
+        with _ObjectMode(obj):
+            selection.store_votes(obj, votes)
+            summary = selection.apply_selection(obj)
+        self.report({"INFO"}, f"{summary} ({len(self._plan.keys)} views, {len(self._plan.todo)} computed)")
+        return {"FINISHED"}
+
+    def execute(self, context):
+        if not self._prepare(context):
+            return {"CANCELLED"}
+        try:
+            votes = self._plan.run(self._compute)
+        except BackendError as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        return self._finish(context, votes)
+
+    def invoke(self, context, event):
+        if not self._prepare(context):
+            return {"CANCELLED"}
+        self._state = {"votes": None, "error": None, "done": 0, "cancel": False, "finished": False}
+        total = max(len(self._plan.todo), 1)
+
+        def work():
+            try:
+                self._state["votes"] = self._plan.run(
+                    self._compute,
+                    lambda done, _: self._state.update(done=done),
+                    lambda: self._state["cancel"],
+                )
+            except BackendError as err:
+                self._state["error"] = err
+            self._state["finished"] = True
+
+        self._thread = threading.Thread(target=work, daemon=True)
+        self._thread.start()
+        wm = context.window_manager
+        wm.progress_begin(0, total)
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        wm = context.window_manager
+        if event.type == "ESC":
+            self._state["cancel"] = True
+        if event.type != "TIMER" and not self._state["finished"]:
+            return {"RUNNING_MODAL"} if event.type == "ESC" else {"PASS_THROUGH"}
+        wm.progress_update(self._state["done"])
+        if not self._state["finished"]:
+            return {"RUNNING_MODAL"}
+        wm.event_timer_remove(self._timer)
+        wm.progress_end()
+        error = self._state["error"]
+        if isinstance(error, BackendCancelled):
+            self.report({"WARNING"}, "Compute Selection cancelled; nothing changed")
+            return {"CANCELLED"}
+        if error is not None:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        return self._finish(context, self._state["votes"])
+
+
+class MASKSPLAT_OT_select_by_votes(bpy.types.Operator):
+    """Select Gaussians from the stored votes (no backend): Select, Deselect or Invert"""
+
+    bl_idname = "masksplat.select_by_votes"
+    bl_label = "Select by Votes"
+    bl_options = {"REGISTER", "UNDO"}
+
+    action: EnumProperty(
+        name="Action",
+        items=(
+            ("SELECT", "Select", "Select the Gaussians the votes choose"),
+            ("DESELECT", "Deselect", "Deselect every Gaussian"),
+            ("INVERT", "Invert", "Invert the selection"),
+        ),
+        default="SELECT",
+    )
+    beta: FloatProperty(name="Beta", min=0.0, max=2.0, default=-1.0, description="Override the object's beta (-1: use it)")
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_poll(context)
+
+    def execute(self, context):
+        obj = context.active_object
+        with _ObjectMode(obj):
+            if self.action == "SELECT":
+                if not selection.has_votes(obj):
+                    self.report({"ERROR"}, f"'{obj.name}' has no votes yet: run Compute Selection first")
+                    return {"CANCELLED"}
+                summary = selection.apply_selection(obj, None if self.beta < 0 else self.beta)
+                self.report({"INFO"}, str(summary))
+            elif self.action == "DESELECT":
+                selection.set_vertex_selection(obj, np.zeros(len(obj.data.vertices), bool))
+            else:
+                selection.set_vertex_selection(obj, ~selection.vertex_selection(obj))
+        return {"FINISHED"}
+
+
+def _delete_vertices(obj, mask: np.ndarray) -> None:
+    bm = bmesh.new()
+    bm.from_mesh(obj.data)
+    bm.verts.ensure_lookup_table()
+    bmesh.ops.delete(bm, geom=[bm.verts[i] for i in np.flatnonzero(mask)], context="VERTS")
+    bm.to_mesh(obj.data)
+    bm.free()
+    obj.data.update()
+
+
+class MASKSPLAT_OT_delete_selected(bpy.types.Operator):
+    """Delete the selected Gaussians (Undo brings them back)"""
+
+    bl_idname = "masksplat.delete_selected"
+    bl_label = "Delete Selected"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_poll(context)
+
+    def execute(self, context):
+        obj = context.active_object
+        with _ObjectMode(obj):
+            chosen = selection.vertex_selection(obj)
+            if not chosen.any():
+                self.report({"WARNING"}, "Nothing is selected")
+                return {"CANCELLED"}
+            if chosen.all():
+                self.report({"ERROR"}, "Every Gaussian is selected; delete the object instead")
+                return {"CANCELLED"}
+            _delete_vertices(obj, chosen)
+        self.report({"INFO"}, f"Deleted {int(chosen.sum()):,} Gaussians")
+        return {"FINISHED"}
+
+
+def separate_selected(context, obj) -> bpy.types.Object:
+    """Move the selected Gaussians into a new splat object that exports on its own."""
+    chosen = selection.vertex_selection(obj)
+    if not chosen.any() or chosen.all():
+        raise ValueError("select some, but not all, Gaussians to separate")
+    new = obj.copy()
+    new.data = obj.data.copy()
+    new.name = f"{obj.name}.selected"
+    for collection in obj.users_collection:
+        collection.objects.link(new)
+    _delete_vertices(new, ~chosen)
+    _delete_vertices(obj, chosen)
+    return new
+
+
+class MASKSPLAT_OT_separate_selected(bpy.types.Operator):
+    """Move the selected Gaussians into a new splat object"""
+
+    bl_idname = "masksplat.separate_selected"
+    bl_label = "Separate Selected"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_poll(context)
+
+    def execute(self, context):
+        obj = context.active_object
+        with _ObjectMode(obj):
+            try:
+                new = separate_selected(context, obj)
+            except ValueError as err:
+                self.report({"ERROR"}, str(err))
+                return {"CANCELLED"}
+        self.report({"INFO"}, f"Separated {len(new.data.vertices):,} Gaussians into '{new.name}'")
+        return {"FINISHED"}
+
+
+class MASKSPLAT_OT_load_masks(bpy.types.Operator):
+    """Load mask images named after the cameras (e.g. SAM output): white = object"""
+
+    bl_idname = "masksplat.load_masks"
+    bl_label = "Load Masks"
+    bl_options = {"REGISTER", "UNDO"}
+
+    directory: StringProperty(name="Folder", subtype="DIR_PATH")
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_poll(context)
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        obj = context.active_object
+        cameras = selection.scene_cameras(obj, context.scene)
+        if not cameras:
+            self.report({"ERROR"}, f"'{obj.name}' has no cameras: import or add cameras first")
+            return {"CANCELLED"}
+        by_name = {cam.masksplat.image_name.rsplit(".", 1)[0] if cam.masksplat.image_name else cam.name: cam for cam in cameras}
+        try:
+            files = match_mask_files(Path(bpy.path.abspath(self.directory)), by_name)
+            loaded = {}
+            for name, path in files.items():
+                cam = by_name[name]
+                width, height, _, _ = camera_resolution(cam, context.scene)
+                mask = scene_masks.load_mask_file(path)
+                check_mask_size(name, mask, width, height)
+                loaded[name] = mask
+        except MaskError as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        for name, mask in loaded.items():
+            scene_masks.set_camera_mask(by_name[name], mask)
+        missing = sorted(set(by_name) - set(loaded))
+        message = f"Loaded {len(loaded)} masks"
+        if missing:
+            message += f"; {len(missing)} cameras have no mask file ({', '.join(missing[:5])}{'...' if len(missing) > 5 else ''})"
+        self.report({"INFO"}, message)
+        return {"FINISHED"}
+
+
+CLASSES = (
+    MASKSPLAT_OT_compute_selection,
+    MASKSPLAT_OT_select_by_votes,
+    MASKSPLAT_OT_delete_selected,
+    MASKSPLAT_OT_separate_selected,
+    MASKSPLAT_OT_load_masks,
+)
