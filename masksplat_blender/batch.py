@@ -15,8 +15,11 @@ import importlib
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -31,13 +34,7 @@ def _ensure_addon():
 
     if hasattr(bpy.types, "MASKSPLAT_OT_import_splats"):
         return bpy
-    if __package__:
-        package = importlib.import_module(__package__)
-    else:  # run by file path from a checkout: import the folder as a package
-        folder = Path(__file__).resolve().parent
-        sys.path.insert(0, str(folder.parent))
-        package = importlib.import_module(folder.name)
-    package.register()
+    importlib.import_module(__package__).register()
     return bpy
 
 
@@ -88,6 +85,213 @@ def cmd_convert(args) -> dict:
     }
 
 
+def _atomic_write(path: Path, write) -> None:
+    """Write through `write(temp_path)` beside `path`, then rename: never a half-written output."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _mask_files(folder) -> list[str]:
+    from .core.masks import IMAGE_EXTENSIONS
+
+    folder = Path(folder)
+    return [str(p) for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS] if folder.is_dir() else []
+
+
+def _load_scene(bpy, ply, cameras):
+    for path, what in ((ply, "splat file"), (cameras, "camera file or folder")):
+        if not Path(path).exists():
+            raise BadInput(f"{path}: no such {what}")
+    bpy.ops.wm.read_homefile(use_empty=True)
+    _run_operator(bpy.ops.masksplat.import_splats, filepath=str(ply))
+    obj = bpy.context.active_object
+    _run_operator(bpy.ops.masksplat.import_cameras, filepath=str(cameras), assign_to_active=True)
+    bpy.context.view_layer.objects.active = obj
+    return obj
+
+
+def segment_one(job: dict) -> dict:
+    """One scene: import, load masks, compute the selection, write the outputs."""
+    bpy = _ensure_addon()
+    inputs = [job["ply"], job["cameras"], *_mask_files(job["masks"])]
+    outputs = {key: _output_path(job[key], inputs, job.get("overwrite", False))
+               for key in ("out", "rest", "votes", "save_blend") if job.get(key)}  # fmt: skip
+    if len({str(p) for p in outputs.values()}) != len(outputs):
+        raise BadInput("two outputs name the same file")
+    obj = _load_scene(bpy, job["ply"], job["cameras"])
+    if not Path(job["masks"]).is_dir():
+        raise BadInput(f"{job['masks']}: no such mask folder")
+    _run_operator(bpy.ops.masksplat.load_masks, directory=str(job["masks"]))
+    obj.masksplat.beta = float(job.get("beta", 1.0))
+    start = time.perf_counter()
+    try:
+        result = bpy.ops.masksplat.compute_selection(device=job.get("device", "auto"))
+    except RuntimeError as err:
+        message = str(err).replace("Error: ", "", 1).strip()
+        if "cancelled" in message:
+            raise KeyboardInterrupt from None
+        raise RuntimeError(message) from None
+    if "FINISHED" not in result:
+        raise RuntimeError("Compute Selection did not finish")
+    seconds = time.perf_counter() - start
+    selected = np.zeros(len(obj.data.vertices), dtype=bool)
+    obj.data.vertices.foreach_get("select", selected)
+    if not selected.any():
+        raise RuntimeError("no Gaussian was selected: check that the masks show the object (white = object)")
+    _run_operator(bpy.ops.masksplat.export_splats, filepath=str(outputs["out"]), gaussians="SELECTED", apply_transform=False)
+    if "rest" in outputs:
+        if selected.all():
+            raise RuntimeError("every Gaussian was selected, so REST.ply would be empty")
+        _run_operator(bpy.ops.masksplat.export_splats, filepath=str(outputs["rest"]), gaussians="UNSELECTED", apply_transform=False)
+    if "votes" in outputs:
+        fg = np.empty(len(selected), np.float32)
+        bg = np.empty(len(selected), np.float32)
+        obj.data.attributes["ms_fg"].data.foreach_get("value", fg)
+        obj.data.attributes["ms_bg"].data.foreach_get("value", bg)
+        _atomic_write(outputs["votes"], lambda tmp: np.savez(tmp, fg=fg, bg=bg))
+    if "save_blend" in outputs:
+        _atomic_write(outputs["save_blend"], lambda tmp: bpy.ops.wm.save_as_mainfile(filepath=tmp, copy=True))
+    masked = sum(1 for cam in obj.masksplat.camera_collection.all_objects if cam.type == "CAMERA" and cam.masksplat.mask)
+    return {
+        "gaussians": int(selected.size),
+        "selected": int(selected.sum()),
+        "views": masked,
+        "seconds": round(seconds, 3),
+        **{key: str(path) for key, path in outputs.items()},
+    }
+
+
+def cmd_segment(args) -> dict:
+    if args.jobs:
+        try:
+            jobs = json.loads(Path(args.jobs).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise BadInput(f"{args.jobs}: cannot read the jobs file ({err})") from None
+        if not isinstance(jobs, list) or not all(isinstance(j, dict) for j in jobs):
+            raise BadInput(f"{args.jobs}: expected a list of objects with ply, cameras, masks, out")
+        results = []
+        for index, job in enumerate(jobs):
+            missing = [k for k in ("ply", "cameras", "masks", "out") if k not in job]
+            if missing:
+                raise BadInput(f"job {index}: missing {', '.join(missing)}")
+            job.setdefault("overwrite", args.overwrite)
+            job.setdefault("device", args.device)
+            results.append(segment_one(job))
+        return {"command": "segment", "jobs": results}
+    missing = [f"--{k}" for k in ("ply", "cameras", "masks", "out") if not getattr(args, k)]
+    if missing:
+        raise BadInput(f"segment needs {', '.join(missing)} (or --jobs)")
+    job = {"ply": args.ply, "cameras": args.cameras, "masks": args.masks, "out": args.out, "rest": args.rest,
+           "votes": args.votes, "save_blend": args.save_blend, "beta": args.beta, "device": args.device,
+           "overwrite": args.overwrite}  # fmt: skip
+    return {"command": "segment", **segment_one(job)}
+
+
+def _render_labels(backend, ply_path, cameras, values):
+    """Label maps (float [H, W] in [0, 1]) of per-Gaussian `values`, occlusion-aware."""
+    from .client import render_views
+    from .core.masks import label_sh
+    from .core.splat_io import read_splats
+
+    data = read_splats(ply_path)
+    arrays = {"means": data.means(), "quats": data.quats_wxyz(), "log_scales": data.log_scales(), "opacity_logits": data.opacity_logits()}
+    return [rgb[:, :, 0].astype(np.float32) / 255.0 for rgb, _ in render_views(backend, arrays, label_sh(values), cameras)]
+
+
+def _batch_backend(device: str):
+    from .client import find_backend_python, get_client
+
+    python, _ = find_backend_python(None, None)
+    return get_client(python, device)
+
+
+def cmd_render(args) -> dict:
+    """A PNG per camera of the splat (SH included), through the backend."""
+    bpy = _ensure_addon()
+    from .client import render_views
+    from .core.images import write_png
+    from .scene.cameras import camera_from_object
+    from .scene.selection import scene_cameras, world_gaussians, world_sh
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"{out} exists and is not a folder")
+    obj = _load_scene(bpy, args.ply, args.cameras)
+    cameras = [camera_from_object(cam, bpy.context.scene) for cam in scene_cameras(obj, bpy.context.scene)]
+    out.mkdir(parents=True, exist_ok=True)
+    existing = [c.name for c in cameras if (out / f"{c.name}.png").exists()]
+    if existing and not args.overwrite:
+        raise BadInput(f"{out / existing[0]}.png exists; pass --overwrite to replace renders")
+    images = render_views(_batch_backend(args.device), world_gaussians(obj), world_sh(obj), cameras,
+                          background=args.background)  # fmt: skip
+    for cam, (rgb, _) in zip(cameras, images, strict=True):
+        _atomic_write(out / f"{cam.name}.png", lambda tmp, rgb=rgb: write_png(tmp, rgb))
+    return {"command": "render", "renders": len(images), "out": str(out)}
+
+
+def _row_keys(vertices) -> np.ndarray:
+    """A 64-bit key per Gaussian from its bytes, to find a subset's rows in the full scene."""
+    import numpy as np
+
+    raw = np.ascontiguousarray(vertices).view(np.uint8).reshape(len(vertices), -1)
+    pad = (-raw.shape[1]) % 8
+    words = np.pad(raw, ((0, 0), (0, pad))).view(np.uint64)
+    weights = np.random.default_rng(12345).integers(1, 2**63, size=words.shape[1], dtype=np.uint64) | np.uint64(1)
+    with np.errstate(over="ignore"):
+        return (words * weights).sum(axis=1, dtype=np.uint64)
+
+
+def cmd_evaluate(args) -> dict:
+    """mIoU and mAcc of a selection (OBJECT.ply within SCENE.ply) against ground-truth masks."""
+    _ensure_addon()  # ground-truth images are read with Blender (PNG, JPG, EXR)
+
+    from .core.cameras import load_cameras
+    from .core.masks import MaskError, iou_and_accuracy, match_mask_files
+    from .core.splat_io import read_splats
+    from .scene.masks import load_mask_file
+
+    for path in (args.ply, args.scene, args.cameras, args.masks):
+        if not Path(path).exists():
+            raise BadInput(f"{path}: not found")
+    report_path = _output_path(args.report, [args.ply, args.scene], args.overwrite) if args.report else None
+    scene, selected_part = read_splats(args.scene), read_splats(args.ply)
+    if scene.vertices.dtype != selected_part.vertices.dtype:
+        raise BadInput(f"{args.ply} and {args.scene} have different properties: is it a selection of that scene?")
+    selected = np.isin(_row_keys(scene.vertices), _row_keys(selected_part.vertices))
+    cameras = {c.name: c for c in load_cameras(args.cameras)}
+    try:
+        files = match_mask_files(args.masks, cameras)
+    except MaskError as err:
+        raise BadInput(str(err)) from None
+    views = [cameras[name] for name in sorted(files)]
+    predicted = _render_labels(_batch_backend(args.device), args.scene, views, selected.astype(np.float32))
+    rows = []
+    for cam, pred in zip(views, predicted, strict=True):
+        truth = load_mask_file(files[cam.name])
+        if truth.shape != pred.shape:
+            raise BadInput(f"ground truth for '{cam.name}' is {truth.shape[1]}x{truth.shape[0]}, the camera is {cam.width}x{cam.height}")
+        iou, acc = iou_and_accuracy(pred > 0.5, truth > 0.5)
+        rows.append({"view": cam.name, "iou": round(iou, 5), "accuracy": round(acc, 5)})
+    report = {
+        "command": "evaluate", "selected": int(selected.sum()), "gaussians": int(selected.size),
+        "mIoU": round(float(np.mean([r["iou"] for r in rows])), 5), "mAcc": round(float(np.mean([r["accuracy"] for r in rows])), 5),
+        "views": rows,
+    }  # fmt: skip
+    print("| view | IoU | accuracy |\n|---|---|---|", file=sys.stderr)
+    for r in rows:
+        print(f"| {r['view']} | {r['iou']:.4f} | {r['accuracy']:.4f} |", file=sys.stderr)
+    print(f"| **mean** | **{report['mIoU']:.4f}** | **{report['mAcc']:.4f}** |", file=sys.stderr)
+    if report_path:
+        _atomic_write(report_path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
+    return report
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="masksplat", description="MaskSplat batch commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +302,42 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output")
     convert.add_argument("--summary", help="also write the summary as JSON to this file")
     convert.set_defaults(func=cmd_convert)
+
+    seg = sub.add_parser("segment", help="select the Gaussians that masks show; write OBJECT.ply and REST.ply")
+    seg.add_argument("--ply", help="the scene's splat file")
+    seg.add_argument("--cameras", help="cameras.json, transforms.json or a COLMAP sparse folder")
+    seg.add_argument("--masks", help="folder of masks named after the cameras (white = object)")
+    seg.add_argument("--out", help="OBJECT.ply: the selected Gaussians")
+    seg.add_argument("--rest", help="REST.ply: the other Gaussians")
+    seg.add_argument("--beta", type=float, default=1.0, help="select when object votes > beta * background votes")
+    seg.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    seg.add_argument("--votes", help="VOTES.npz with float32 fg and bg, one value per input Gaussian")
+    seg.add_argument("--save-blend", help="also save the Blender scene")
+    seg.add_argument("--jobs", help="JOBS.json: a list of {ply, cameras, masks, out, ...} run in one process")
+    seg.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    seg.add_argument("--summary", help="also write the summary as JSON to this file")
+    seg.set_defaults(func=cmd_segment)
+
+    ren = sub.add_parser("render", help="render the splat from every camera to PNG")
+    ren.add_argument("--ply", required=True)
+    ren.add_argument("--cameras", required=True)
+    ren.add_argument("--out", required=True, help="folder for <camera>.png")
+    ren.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ren.add_argument("--background", type=float, nargs=3, default=(0.0, 0.0, 0.0), metavar=("R", "G", "B"))
+    ren.add_argument("--overwrite", action="store_true")
+    ren.add_argument("--summary")
+    ren.set_defaults(func=cmd_render)
+
+    ev = sub.add_parser("evaluate", help="mIoU / mAcc of a selection against ground-truth masks")
+    ev.add_argument("--ply", required=True, help="OBJECT.ply written by segment")
+    ev.add_argument("--scene", required=True, help="the SCENE.ply it was selected from")
+    ev.add_argument("--cameras", required=True)
+    ev.add_argument("--masks", required=True, help="folder of ground-truth masks named after the cameras")
+    ev.add_argument("--report", help="write the report as JSON")
+    ev.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ev.add_argument("--overwrite", action="store_true")
+    ev.add_argument("--summary")
+    ev.set_defaults(func=cmd_evaluate)
     return parser
 
 
@@ -117,12 +357,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("masksplat: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
+    except (OSError, ValueError) as err:
+        print(f"masksplat: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT if isinstance(err, (FileNotFoundError, ValueError)) else EXIT_FAILURE
     except Exception as err:  # noqa: BLE001 - a batch job must end with a clear line and exit 1
         import traceback
 
         traceback.print_exc()
         print(f"masksplat: failed: {err}", file=sys.stderr)
         return EXIT_FAILURE
+    finally:
+        from .client import shutdown_client
+
+        shutdown_client()
     text = json.dumps(summary, indent=2)
     print(text)
     if getattr(args, "summary", None):
@@ -131,6 +378,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if not __package__:  # run by file path (blender -b --python .../batch.py): import as a package
+        _folder = Path(__file__).resolve().parent
+        sys.path.insert(0, str(_folder.parent))
+        main = importlib.import_module(f"{_folder.name}.batch").main
     code = main()
     sys.stdout.flush()
     # Under `blender -b --python`, an explicit exit carries the code out of Blender.

@@ -13,8 +13,13 @@ from .preferences import ADDON_PACKAGE, get_preferences
 
 
 def managed_venv() -> Path:
-    """MaskSplat's own backend environment, in the extension's user folder."""
-    return client.managed_venv_dir(bpy.utils.extension_path_user(ADDON_PACKAGE, create=True))
+    """MaskSplat's own backend environment, in the extension's user folder (or Blender's
+    config folder when the add-on runs from a checkout rather than as an extension)."""
+    try:
+        base = bpy.utils.extension_path_user(ADDON_PACKAGE, create=True)
+    except ValueError:
+        base = bpy.utils.user_resource("CONFIG", path="masksplat")
+    return client.managed_venv_dir(base)
 
 
 def backend_python(context=None) -> tuple[str, str]:
