@@ -15,7 +15,6 @@ import importlib
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -87,8 +86,8 @@ def cmd_convert(args) -> dict:
 
 def _atomic_write(path: Path, write) -> None:
     """Write through `write(temp_path)` beside `path`, then rename: never a half-written output."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    # A name that does not exist yet: Blender would keep a .blend1 backup of an existing file.
+    tmp = str(path.parent / f".{path.stem}.{os.getpid()}.{time.monotonic_ns()}.tmp{path.suffix}")
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -59,3 +59,72 @@ def test_unknown_command_and_missing_file_exit_2(tmp_path):
     assert run_batch("frobnicate").returncode == 2
     proc = run_batch("convert", "--ply", tmp_path / "none.ply", "--out", tmp_path / "o.ply")
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory):
+    from scenes import fruit_cameras, fruit_labels, label_masks
+
+    from masksplat_blender.core.cameras import save_cameras_json
+    from masksplat_blender.core.images import write_png
+
+    folder = tmp_path_factory.mktemp("batch")
+    cams = fruit_cameras(6, size=64)
+    save_cameras_json(folder / "cameras.json", cams)
+    (folder / "masks").mkdir()
+    for cam, mask in zip(cams, label_masks(cams, fruit_labels() == 4), strict=True):
+        write_png(folder / "masks" / f"{cam.name}.png", mask)
+    return folder
+
+
+def test_segment_writes_object_rest_and_votes(capture, tmp_path):
+    import numpy as np
+
+    from masksplat_blender.core.splat_io import read_splats
+
+    out, rest, votes = tmp_path / "OBJECT.ply", tmp_path / "REST.ply", tmp_path / "VOTES.npz"
+    proc = run_batch("segment", "--ply", SAMPLE, "--cameras", capture / "cameras.json", "--masks", capture / "masks",
+                     "--out", out, "--rest", rest, "--votes", votes, "--device", "cpu", "--save-blend", tmp_path / "s.blend")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scene = read_splats(SAMPLE)
+    with np.load(votes, allow_pickle=False) as npz:
+        fg, bg = npz["fg"], npz["bg"]
+    assert fg.dtype == bg.dtype == np.float32 and fg.shape == bg.shape == (scene.count,)
+    chosen = fg > bg
+    assert 0 < chosen.sum() < scene.count
+    assert read_splats(out).vertices.tobytes() == scene.vertices[chosen].tobytes()
+    assert read_splats(rest).vertices.tobytes() == scene.vertices[~chosen].tobytes()
+    assert (tmp_path / "s.blend").stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["OBJECT.ply", "REST.ply", "VOTES.npz", "s.blend"]
+
+    # evaluate the selection on the training views against their own masks
+    report = tmp_path / "report.json"
+    proc = run_batch("evaluate", "--ply", out, "--scene", SAMPLE, "--cameras", capture / "cameras.json",
+                     "--masks", capture / "masks", "--report", report, "--device", "cpu")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(report.read_text())
+    assert len(result["views"]) == 6 and 0.3 < result["mIoU"] <= 1 and result["mAcc"] > 0.9
+    assert "| **mean** |" in proc.stderr
+
+
+def test_segment_bad_inputs_exit_2_and_write_nothing(capture, tmp_path):
+    proc = run_batch("segment", "--ply", SAMPLE, "--cameras", capture / "cameras.json", "--masks", tmp_path / "nomasks",
+                     "--out", tmp_path / "o.ply")  # fmt: skip
+    assert proc.returncode == 2 and "no such mask folder" in proc.stderr
+    proc = run_batch("segment", "--ply", SAMPLE, "--cameras", capture / "cameras.json", "--masks", capture / "masks",
+                     "--out", SAMPLE, "--overwrite")  # fmt: skip
+    assert proc.returncode == 2 and "also an input" in proc.stderr
+    proc = run_batch("segment", "--ply", SAMPLE)
+    assert proc.returncode == 2 and "--cameras" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_render_writes_a_png_per_camera(capture, tmp_path):
+    from masksplat_blender.core.images import read_png
+
+    proc = run_batch("render", "--ply", SAMPLE, "--cameras", capture / "cameras.json", "--out", tmp_path / "r", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    images = sorted((tmp_path / "r").glob("*.png"))
+    assert len(images) == 6
+    pixels = read_png(images[0])
+    assert pixels.shape == (64, 64, 3) and pixels.max() > 100
