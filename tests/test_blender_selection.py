@@ -124,3 +124,25 @@ def test_load_masks_refuses_wrong_sizes(blend, capture, tmp_path):
     with pytest.raises(RuntimeError, match="is 12x10, the camera is 96x96"):
         blend.ops.masksplat.load_masks(directory=str(tmp_path))
     assert blend.context.active_object.masksplat.camera_collection.objects["view_000"].masksplat.mask is None
+
+
+def test_paint_mask_without_a_window_and_preview(blend, capture, installed_addon):
+    obj = _setup(blend, capture)
+    cam = obj.masksplat.camera_collection.objects["view_002"]
+    op = blend.ops.masksplat.paint_mask
+    stroke = [{"name": "", "location": (10.0, 10.0)}, {"name": "", "location": (40.0, 10.0)}]
+    assert op(camera=cam.name, mode="IGNORE", camera_radius=3.0, stroke=stroke) == {"FINISHED"}
+    mask, ignore = installed_addon.scene.masks.camera_mask(cam)
+    assert ignore is not None and ignore[10, 10:40].all() and not ignore[50].any()
+    lasso = [{"name": "", "location": p} for p in ((50.0, 50.0), (90.0, 50.0), (90.0, 90.0), (50.0, 90.0))]
+    assert op(camera=cam.name, tool="LASSO", mode="OBJECT", stroke=lasso) == {"FINISHED"}
+    mask, _ = installed_addon.scene.masks.camera_mask(cam)
+    assert mask[60:85, 60:85].min() == 1.0
+
+    assert blend.ops.masksplat.preview_splats(camera=cam.name) == {"FINISHED"}
+    image = blend.data.images[f"MaskSplat Preview {cam.name}"]
+    assert tuple(image.size) == (96, 96)
+    assert cam.data.show_background_images and cam.data.background_images[0].image == image
+    pixels = np.empty(96 * 96 * 4, np.float32)
+    image.pixels.foreach_get(pixels)
+    assert pixels.reshape(-1, 4)[:, :3].max() > 0.3

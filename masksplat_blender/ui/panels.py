@@ -26,6 +26,10 @@ class MASKSPLAT_PT_main(bpy.types.Panel):
         box.label(text=f"{len(obj.data.vertices):,} Gaussians, SH degree {obj.masksplat.sh_degree}")
         box.prop(obj.masksplat, "camera_collection")
         col = layout.column(align=True)
+        col.operator("masksplat.preview_splats", icon="RENDER_STILL")
+        row = col.row(align=True)
+        row.operator("masksplat.paint_mask", text="Paint", icon="BRUSH_DATA").tool = "BRUSH"
+        row.operator("masksplat.paint_mask", text="Lasso", icon="MOD_CURVE").tool = "LASSO"
         col.operator("masksplat.load_masks", icon="IMAGE_DATA")
         col.operator("masksplat.compute_selection", icon="SELECT_SET")
         col = layout.column(align=True)
