@@ -16,6 +16,8 @@ import numpy as np
 from ..core.masks import MaskError, check_mask_size, mask_from_pixels
 from .cameras import camera_resolution
 
+VERSION_KEY = "masksplat_version"
+
 
 def read_image_file(path) -> np.ndarray:
     """Pixels [H, W, C] float32 (top row first) of any image Blender reads (PNG, JPG, EXR, ...)."""
@@ -61,6 +63,7 @@ def set_camera_mask(cam_obj: bpy.types.Object, mask: np.ndarray, ignore: np.ndar
     image.pixels.foreach_set(np.ascontiguousarray(rgba[::-1]).ravel())
     image.update()
     image.pack()
+    image[VERSION_KEY] = int(image.get(VERSION_KEY, 0)) + 1
     return image
 
 
@@ -78,12 +81,19 @@ def camera_mask(cam_obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray | Non
 
 
 def mask_fingerprint(cam_obj: bpy.types.Object) -> str:
-    """Changes whenever the mask's pixels change (for the per-camera vote cache)."""
+    """Changes whenever the mask's pixels change (for the per-camera vote cache).
+
+    Masks written here carry a version number, so an unchanged mask costs nothing to
+    recognise; one edited elsewhere (e.g. Blender's image editor: the image is dirty)
+    is hashed in full.
+    """
     import hashlib
 
     image = cam_obj.masksplat.mask
     if image is None:
         return ""
+    if VERSION_KEY in image and not image.is_dirty:
+        return f"{image.name_full}:v{image[VERSION_KEY]}:{image.size[0]}x{image.size[1]}:{image.packed_file.size if image.packed_file else 0}"
     pixels = np.empty(len(image.pixels), dtype=np.float32)
     image.pixels.foreach_get(pixels)
     return hashlib.blake2b(pixels.tobytes(), digest_size=16).hexdigest()
