@@ -185,3 +185,27 @@ def test_splat_file_import_matches_inria_conversion(blend):
     obj = blend.context.active_object
     assert len(obj.data.vertices) == 113648
     assert obj.masksplat.sh_degree == 0
+
+
+def test_int_and_double_properties_survive_blender(blend, tmp_path):
+    from synthetic import make_splat_data
+
+    from masksplat_blender.core.splat_io import read_splats, write_ply
+
+    extra = (("segment_id", "u1"), ("track", "i4"), ("bits", "u4"), ("weight", "f8"))
+    data = make_splat_data(300, 2, seed=9, extra=extra, byte_order=">")
+    data.vertices["bits"][:3] = [0, 2**31 + 5, 2**32 - 1]
+    source = tmp_path / "extra.ply"
+    write_ply(source, data)
+    assert blend.ops.masksplat.import_splats(filepath=str(source)) == {"FINISHED"}
+    obj = blend.context.active_object
+    assert obj.data.attributes["track"].data_type == "INT" and obj.data.attributes["weight"].data_type == "FLOAT"
+    out = tmp_path / "out.ply"
+    assert blend.ops.masksplat.export_splats(filepath=str(out)) == {"FINISHED"}
+    back = read_splats(out)
+    assert back.vertices.dtype == data.vertices.dtype and back.byte_order == ">"
+    for name in data.vertices.dtype.names:
+        if name == "weight":  # float64 travels through Blender as float32
+            np.testing.assert_array_equal(back.vertices[name], data.vertices[name].astype(np.float32).astype(np.float64))
+        else:
+            np.testing.assert_array_equal(back.vertices[name], data.vertices[name], err_msg=name)
