@@ -84,7 +84,8 @@ def test_segment_writes_object_rest_and_votes(capture, tmp_path):
 
     out, rest, votes = tmp_path / "OBJECT.ply", tmp_path / "REST.ply", tmp_path / "VOTES.npz"
     proc = run_batch("segment", "--ply", SAMPLE, "--cameras", capture / "cameras.json", "--masks", capture / "masks",
-                     "--out", out, "--rest", rest, "--votes", votes, "--device", "cpu", "--save-blend", tmp_path / "s.blend")  # fmt: skip
+                     "--out", out, "--rest", rest, "--votes", votes, "--device", "cpu", "--save-blend", tmp_path / "s.blend",
+                     "--no-fill")  # the paper's rule exactly: selected = fg > bg  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     scene = read_splats(SAMPLE)
     with np.load(votes, allow_pickle=False) as npz:

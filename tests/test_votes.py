@@ -1,4 +1,5 @@
-"""Votes to selections: the paper's rule, beta, the background bias, never-seen, argmax."""
+"""Vote decisions (core.votes): the paper's rule, beta, FlashSplat's background bias,
+never-seen Gaussians and argmax labels."""
 
 from __future__ import annotations
 
@@ -7,34 +8,52 @@ import pytest
 
 from masksplat_blender.core.votes import argmax_labels, never_seen, select_two_class, summarize
 
-
-def test_paper_rule_beta_and_never_seen():
-    fg = np.array([2.0, 1.0, 0.0, 0.0, 3.0, 1.0])
-    bg = np.array([1.0, 2.0, 0.0, 1.0, 3.0, 0.0])
-    np.testing.assert_array_equal(select_two_class(fg, bg), [True, False, False, False, False, True])
-    np.testing.assert_array_equal(select_two_class(fg, bg, beta=0.4), [True, True, False, False, True, True])
-    np.testing.assert_array_equal(select_two_class(fg, bg, beta=0.0), [True, True, False, False, True, True])
-    np.testing.assert_array_equal(never_seen(fg, bg), [False, False, True, False, False, False])
-    summary = summarize(fg, bg, select_two_class(fg, bg))
-    assert (summary.selected, summary.never_seen, summary.total) == (2, 1, 6)
-    assert "2 of 6 Gaussians selected, 1 never seen" in str(summary)
+FG = np.array([3.0, 1.0, 0.0, 0.0, 2.0, 5.0], np.float32)
+BG = np.array([1.0, 3.0, 2.0, 0.0, 2.0, 4.0], np.float32)
 
 
-def test_background_bias_needs_a_clearer_majority():
-    fg, bg = np.array([6.0, 9.0]), np.array([4.0, 1.0])
-    np.testing.assert_array_equal(select_two_class(fg, bg, bg_bias=0.0), [True, True])
-    np.testing.assert_array_equal(select_two_class(fg, bg, bg_bias=0.3), [False, True])
-    with pytest.raises(ValueError, match="background bias"):
-        select_two_class(fg, bg, bg_bias=1.0)
+def test_paper_rule_is_fg_greater_than_bg():
+    assert select_two_class(FG, BG).tolist() == [True, False, False, False, False, True]
+
+
+def test_beta_scales_the_background():
+    assert select_two_class(FG, BG, beta=0.5).tolist() == [True, False, False, False, True, True]
+    assert select_two_class(FG, BG, beta=1.5).tolist() == [True, False, False, False, False, False]
+    # beta = 0: anything with any foreground vote
+    assert select_two_class(FG, BG, beta=0.0).tolist() == [True, True, False, False, True, True]
+
+
+def test_background_bias_is_a_share_of_the_total_vote():
+    # fg > bg + b (fg + bg): with b = 0.15, [5, 4] needs a margin of 1.35 and fails; [3, 1] needs 0.6 and passes
+    assert select_two_class(FG, BG, bg_bias=0.15).tolist() == [True, False, False, False, False, False]
+    assert select_two_class(FG, BG, bg_bias=0.1).tolist() == [True, False, False, False, False, True]
+    # the bias is scale-free: multiplying all votes by a constant changes nothing
+    for b in (0.0, 0.05, 0.3):
+        assert (select_two_class(FG * 1000, BG * 1000, bg_bias=b) == select_two_class(FG, BG, bg_bias=b)).all()
+    with pytest.raises(ValueError, match="bias"):
+        select_two_class(FG, BG, bg_bias=1.0)
     with pytest.raises(ValueError, match="beta"):
-        select_two_class(fg, bg, beta=-1)
-    with pytest.raises(ValueError, match="differ in shape"):
-        select_two_class(fg, bg[:1])
+        select_two_class(FG, BG, beta=-1)
+    with pytest.raises(ValueError, match="shape"):
+        select_two_class(FG, BG[:3])
 
 
-def test_argmax_labels_marks_unseen_minus_one():
-    votes = np.array([[0.0, 2.0, 1.0], [0.0, 0.0, 0.0], [5.0, 0.0, 5.0]])
-    np.testing.assert_array_equal(argmax_labels(votes), [1, -1, 0])
-    assert argmax_labels(votes).dtype == np.int32
+def test_never_seen_is_never_selected():
+    assert never_seen(FG, BG).tolist() == [False, False, False, True, False, False]
+    fg = np.zeros(3)
+    assert not select_two_class(fg, fg, beta=0.0).any()
+
+
+def test_argmax_labels():
+    votes = np.array([[0.0, 2.0, 1.0], [0.0, 0.0, 0.0], [5.0, 0.0, 5.0], [0.0, 0.0, 1e-9]], np.float32)
+    labels = argmax_labels(votes)
+    assert labels.dtype == np.int32 and labels.tolist() == [1, -1, 0, 2]
     with pytest.raises(ValueError):
         argmax_labels(np.zeros(3))
+
+
+def test_summary_counts():
+    selected = select_two_class(FG, BG)
+    summary = summarize(FG, BG, selected)
+    assert (summary.total, summary.selected, summary.unselected, summary.never_seen) == (6, 2, 3, 1)
+    assert "2 of 6 Gaussians selected, 1 never seen" in str(summary)

@@ -59,3 +59,57 @@ def summarize(fg: np.ndarray, bg: np.ndarray, selected: np.ndarray) -> Selection
     chosen = int(np.count_nonzero(selected))
     total = int(np.asarray(selected).size)
     return SelectionSummary(total, chosen, total - chosen - unseen, unseen)
+
+
+def fill_never_seen(means: np.ndarray, selected: np.ndarray, seen: np.ndarray, grid: int = 96) -> np.ndarray:
+    """Give Gaussians that no view saw the label of the seen Gaussians nearest to them.
+
+    With two or three painted views, the back of an object and parts hidden in those
+    views get no vote at all; left unselected they show as holes from other sides. The
+    seen Gaussians vote per cell of a `grid`^3 voxel grid (majority by count), labelled
+    cells spread outwards one cell at a time into empty ones (ties go to "not selected"),
+    and each unseen Gaussian takes its cell's label.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    selected = np.asarray(selected, dtype=bool).copy()
+    seen = np.asarray(seen, dtype=bool)
+    if seen.all() or not seen.any():
+        return selected
+    lo, hi = means.min(axis=0), means.max(axis=0)
+    size = np.maximum(hi - lo, 1e-9)
+    cells = np.minimum(((means - lo) / size * grid).astype(np.int64), grid - 1)
+    flat = (cells[:, 0] * grid + cells[:, 1]) * grid + cells[:, 2]
+    score = np.zeros(grid**3, dtype=np.float64)  # + for selected, - for not
+    np.add.at(score, flat[seen], np.where(selected[seen], 1.0, -1.0))
+    labelled = np.zeros(grid**3, dtype=bool)
+    labelled[np.unique(flat[seen])] = True
+    score, labelled = score.reshape((grid,) * 3), labelled.reshape((grid,) * 3)
+    needed = np.zeros(grid**3, dtype=bool)
+    needed[np.unique(flat[~seen])] = True
+    needed = needed.reshape((grid,) * 3)
+    for _ in range(grid):
+        if labelled[needed].all():
+            break
+        grown, count = np.zeros_like(score), np.zeros_like(score)
+        for axis in range(3):
+            for step in (1, -1):
+                grown += np.roll(np.where(labelled, np.sign(score), 0.0), step, axis=axis)
+                count += np.roll(labelled, step, axis=axis)
+        new = ~labelled & (count > 0)
+        score[new] = grown[new]
+        labelled |= new
+    unseen = np.flatnonzero(~seen)
+    selected[unseen] = score.reshape(-1)[flat[unseen]] > 0
+    return selected
+
+
+def centre_votes(centres_px: np.ndarray, depths: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The centre-in-mask baseline (what centre-based brush selection does): per Gaussian,
+    (1 if its projected centre falls in the mask, 1 if it falls in the frame outside it).
+    It ignores occlusion: a hidden Gaussian behind the object counts as the object."""
+    h, w = mask.shape
+    x, y = np.floor(centres_px[:, 0]).astype(np.int64), np.floor(centres_px[:, 1]).astype(np.int64)
+    inside = (depths > 0) & (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    hit = np.zeros(len(depths), dtype=np.float32)
+    hit[inside] = mask[y[inside], x[inside]] > 0.5
+    return hit, inside.astype(np.float32) - hit

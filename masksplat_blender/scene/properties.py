@@ -41,6 +41,13 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
         max=0.95,
         update=lambda self, context: _reselect(self, context),
     )
+    fill_unseen: BoolProperty(
+        name="Fill Unseen",
+        description="Gaussians no masked view sees take the choice of their nearest seen neighbours "
+        "(so the back of an object painted from 2-3 views is not left behind)",
+        default=True,
+        update=lambda self, context: _reselect(self, context),
+    )
     # Camera objects: the mask painted or loaded for them, and the OpenCV intrinsics they were made from.
     mask: PointerProperty(name="Mask", type=bpy.types.Image, description="This camera's mask (red: object, blue: ignore)")
     is_camera: BoolProperty(name="MaskSplat Camera", default=False, options={"HIDDEN"})

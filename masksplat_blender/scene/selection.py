@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.cameras import Camera
 from ..core.transform import bake_transform
-from ..core.votes import select_two_class, summarize
+from ..core.votes import fill_never_seen, never_seen, select_two_class, summarize
 from . import masks as scene_masks
 from .cameras import camera_from_object
 from .splat_object import is_splat_object
@@ -153,12 +153,17 @@ def stored_votes(obj) -> tuple[np.ndarray, np.ndarray]:
     return _float_attribute(obj, "ms_fg"), _float_attribute(obj, "ms_bg")
 
 
-def apply_selection(obj: bpy.types.Object, beta: float | None = None, bias: float | None = None):
+def apply_selection(obj: bpy.types.Object, beta: float | None = None, bias: float | None = None, fill: bool | None = None):
     """Select the Gaussians the stored votes choose (instant: no backend)."""
     fg, bg = stored_votes(obj)
     beta = obj.masksplat.beta if beta is None else beta
     bias = obj.masksplat.background_bias if bias is None else bias
+    fill = obj.masksplat.fill_unseen if fill is None else fill
     selected = select_two_class(fg, bg, beta, bias)
+    if fill:
+        positions = np.empty(len(fg) * 3, dtype=np.float32)
+        obj.data.attributes["position"].data.foreach_get("vector", positions)
+        selected = fill_never_seen(positions.reshape(-1, 3), selected, ~never_seen(fg, bg))
     set_vertex_selection(obj, selected)
     return summarize(fg, bg, selected)
 
