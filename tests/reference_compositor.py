@@ -90,30 +90,77 @@ def autograd_votes(gaussians, view, weights_hwk: np.ndarray) -> np.ndarray:
 
 
 def brute_force_votes(gaussians, view, weights_hwk: np.ndarray) -> np.ndarray:
-    """The same votes by explicit per-pixel loops over depth-sorted Gaussians (no matrices)."""
+    """The same votes with no tiles at all: every pixel against every Gaussian (numpy).
+
+    Only the per-Gaussian box decides which pixels a Gaussian may touch (pixel centre
+    within radius_x, radius_y of its mean); depth order, alpha and transmittance rules as
+    gsplat's. For each pixel the depth-sorted alphas give T by a cumulative product; a
+    pixel stops before the first Gaussian that would bring T to 1e-4 or below.
+    """
     proj = [p.numpy() for p in project_torch(gaussians.means, gaussians.quats, gaussians.log_scales,
                                             gaussians.opacity_logits, view.viewmat, view.K, view.width, view.height)]  # fmt: skip
     means2d, conics, opacity, depth, radii, valid = proj
+    order = np.array([i for i in np.argsort(depth, kind="stable") if valid[i]], dtype=np.int64)
+    u, v = means2d[order, 0], means2d[order, 1]
+    a, b, c, o = conics[order, 0], conics[order, 1], conics[order, 2], opacity[order]
+    rx, ry = radii[order, 0], radii[order, 1]
     votes = np.zeros((gaussians.count, weights_hwk.shape[2]))
-    order = [i for i in np.argsort(depth, kind="stable") if valid[i]]
-    lo = np.clip(np.floor(means2d / TILE - radii / TILE), 0, None)
-    hi = np.ceil(means2d / TILE + radii / TILE)
     for y in range(view.height):
         for x in range(view.width):
-            trans = 1.0
-            for i in order:
-                if not (lo[i, 0] <= x // TILE < hi[i, 0] and lo[i, 1] <= y // TILE < hi[i, 1]):
-                    continue
-                dx, dy = means2d[i, 0] - x - 0.5, means2d[i, 1] - y - 0.5
-                sigma = 0.5 * (conics[i, 0] * dx * dx + conics[i, 2] * dy * dy) + conics[i, 1] * dx * dy
-                alpha = min(0.999, opacity[i] * math.exp(-sigma))
-                if sigma < 0 or alpha < 1 / 255:
-                    continue
-                if trans * (1 - alpha) <= 1e-4:
-                    break
-                votes[i] += alpha * trans * weights_hwk[y, x]
-                trans *= 1 - alpha
+            dx, dy = u - (x + 0.5), v - (y + 0.5)
+            inside = (np.abs(dx) <= rx) & (np.abs(dy) <= ry)
+            sigma = 0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy
+            alpha = np.minimum(0.999, o * np.exp(-sigma))
+            alpha = np.where(inside & (sigma >= 0) & (alpha >= 1 / 255), alpha, 0.0)
+            after = np.cumprod(1.0 - alpha)
+            before = np.concatenate([[1.0], after[:-1]])
+            w = alpha * before * (after > 1e-4)
+            np.add.at(votes, order, w[:, None] * weights_hwk[y, x][None, :])
     return votes
+
+
+SH_C0 = 0.28209479177387814
+SH_C1 = 0.4886025119029199
+SH_C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
+SH_C3 = (-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154, -0.4570457994644658,
+         1.445305721320277, -0.5900435899266435)  # fmt: skip
+
+
+def eval_sh_3dgs(sh, dirs):
+    """The original 3DGS `eval_sh` (utils/sh_utils.py): sh [N, (d+1)^2, 3], unit dirs [N, 3]."""
+    deg = int(round(math.sqrt(sh.shape[1]))) - 1
+    x, y, z = dirs[:, 0:1], dirs[:, 1:2], dirs[:, 2:3]
+    r = SH_C0 * sh[:, 0]
+    if deg > 0:
+        r = r - SH_C1 * y * sh[:, 1] + SH_C1 * z * sh[:, 2] - SH_C1 * x * sh[:, 3]
+    if deg > 1:
+        xx, yy, zz, xy, yz, xz = x * x, y * y, z * z, x * y, y * z, x * z
+        r = (r + SH_C2[0] * xy * sh[:, 4] + SH_C2[1] * yz * sh[:, 5] + SH_C2[2] * (2 * zz - xx - yy) * sh[:, 6]
+             + SH_C2[3] * xz * sh[:, 7] + SH_C2[4] * (xx - yy) * sh[:, 8])  # fmt: skip
+    if deg > 2:
+        r = (r + SH_C3[0] * y * (3 * xx - yy) * sh[:, 9] + SH_C3[1] * xy * z * sh[:, 10]
+             + SH_C3[2] * y * (4 * zz - xx - yy) * sh[:, 11] + SH_C3[3] * z * (2 * zz - 3 * xx - 3 * yy) * sh[:, 12]
+             + SH_C3[4] * x * (4 * zz - xx - yy) * sh[:, 13] + SH_C3[5] * z * (xx - yy) * sh[:, 14]
+             + SH_C3[6] * x * (xx - 3 * yy) * sh[:, 15])  # fmt: skip
+    return r
+
+
+def reference_render(gaussians, view, background=None):
+    """RGB [H, W, 3] and alpha [H, W] in float64: SH colours along (mean - camera centre),
+    +0.5, clamped at 0 (gsplat's rasterization), composited with the weights above."""
+    proj = project_torch(gaussians.means, gaussians.quats, gaussians.log_scales, gaussians.opacity_logits,
+                         view.viewmat, view.K, view.width, view.height)  # fmt: skip
+    w = blend_weights(*proj, view.width, view.height)
+    viewmat = torch.as_tensor(np.asarray(view.viewmat), dtype=torch.float64)
+    centre = -viewmat[:3, :3].T @ viewmat[:3, 3]
+    dirs = torch.as_tensor(np.asarray(gaussians.means), dtype=torch.float64) - centre
+    dirs = dirs / dirs.norm(dim=1, keepdim=True)
+    colors = torch.clamp(eval_sh_3dgs(torch.as_tensor(np.asarray(gaussians.sh), dtype=torch.float64), dirs) + 0.5, min=0)
+    rgb = (w @ colors).reshape(view.height, view.width, 3)
+    alpha = w.sum(1).reshape(view.height, view.width)
+    if background is not None:
+        rgb = rgb + (1 - alpha)[:, :, None] * torch.as_tensor(np.asarray(background), dtype=torch.float64)
+    return rgb.numpy(), alpha.numpy()
 
 
 def tile_compositor_votes(gaussians, view, weights_hwk: np.ndarray) -> np.ndarray:
