@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import bmesh
 import bpy
 import numpy as np
 from bpy.props import EnumProperty, FloatProperty, StringProperty
@@ -15,7 +14,7 @@ from ..core.masks import MaskError, check_mask_size, match_mask_files
 from ..scene import masks as scene_masks
 from ..scene import selection
 from ..scene.cameras import camera_resolution
-from ..scene.splat_object import is_splat_object
+from ..scene.splat_object import is_splat_object, keep_vertices
 from .backend_ops import backend_client
 
 
@@ -178,13 +177,7 @@ class MASKSPLAT_OT_select_by_votes(bpy.types.Operator):
 
 
 def _delete_vertices(obj, mask: np.ndarray) -> None:
-    bm = bmesh.new()
-    bm.from_mesh(obj.data)
-    bm.verts.ensure_lookup_table()
-    bmesh.ops.delete(bm, geom=[bm.verts[i] for i in np.flatnonzero(mask)], context="VERTS")
-    bm.to_mesh(obj.data)
-    bm.free()
-    obj.data.update()
+    keep_vertices(obj, ~mask)
 
 
 class MASKSPLAT_OT_delete_selected(bpy.types.Operator):
