@@ -45,6 +45,24 @@ class BackendCancelled(BackendError):
         super().__init__("cancelled", "cancelled")
 
 
+class _IdleExit(Exception):
+    """The backend ended on its own idle timeout before it took our request."""
+
+
+def _explain(kind: str, error: str, traceback_text: str = "") -> str:
+    """A failure message a user can act on, from a result line's kind and error."""
+    if kind == "invalid_request":
+        return f"the backend refused the request: {error}"
+    if kind == "out_of_memory":
+        return f"the backend ran out of memory ({error}); use fewer Gaussians, smaller views, or the CPU device"
+    if kind == "cuda_unavailable":
+        return f"{error}; choose CPU or Automatic as the backend device"
+    if kind == "internal":
+        last = traceback_text.strip().splitlines()[-3:]
+        return f"the backend failed: {error}" + (f" ({' | '.join(last)})" if last else "")
+    return error
+
+
 def managed_venv_dir(base) -> Path:
     """Where "Install Backend" puts MaskSplat's own environment (under the extension's user folder)."""
     return Path(base) / "backend-venv"
@@ -141,7 +159,7 @@ class BackendClient:
         if not Path(self.python).is_file():
             raise BackendError("python_missing", f"Backend Python '{self.python}' does not exist")
         self.stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
-        self.lines = queue.Queue()
+        lines = self.lines = queue.Queue()  # a fresh queue: lines of an earlier process never leak in
         command = [self.python, "-u", str(BACKEND_MAIN), "--serve", "--device", self.device, "--idle-timeout", str(self.idle_timeout)]
         try:
             self.process = subprocess.Popen(
@@ -154,14 +172,17 @@ class BackendClient:
 
         def pump():
             for line in stdout:
-                self.lines.put(line)
-            self.lines.put(None)
+                lines.put(line)
+            lines.put(None)
 
         threading.Thread(target=pump, daemon=True).start()
         message = self._next_message(time.monotonic() + START_TIMEOUT)
         if message is not None and message.get("event") == "fatal":
             self.kill()
             raise BackendError(message.get("kind", "crashed"), f"{message.get('error')}: press Install Backend in the add-on preferences, or point Backend Python at a Python with torch")
+        if message is not None and message.get("event") == "timeout":
+            self.kill()
+            raise BackendError("timeout", f"the backend did not start within {START_TIMEOUT:g} s. {self._stderr_tail()}".strip())
         if message is None or message.get("event") != "ready":
             self._died("the backend did not start")
         self.info = message
@@ -204,19 +225,34 @@ class BackendClient:
         raise BackendError("crashed", f"{what}: the backend process ended (exit code {code}). {tail}".strip())
 
     def _send(self, message: dict) -> None:
-        try:
-            self.process.stdin.write(json.dumps(message) + "\n")
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
+        if not self._try_send(message):
             self._died("the backend stopped listening")
 
-    def run(self, request_dir, progress=None, cancel_check=None, timeout: float | None = None) -> dict:
-        """Run one request folder; returns the result message. Raises BackendError/BackendCancelled."""
-        self.start()
-        self._next_id += 1
-        job_id = self._next_id
-        self._send({"id": job_id, "request": str(request_dir)})
+    def run(self, request_dir, progress_cb=None, cancel_check=None, timeout: float | None = None) -> dict:
+        """Run one request folder; returns the result message. Raises BackendError/BackendCancelled.
+
+        progress_cb(done, total, message) is called for each progress line; cancel_check()
+        is polled every 0.1 s and, once true, the backend is told to cancel and killed if
+        it has not stopped within CANCEL_GRACE seconds. The timeout covers the whole run.
+        """
         deadline = time.monotonic() + timeout if timeout else float("inf")
+        for attempt in (1, 2):
+            self.start()
+            self._next_id += 1
+            try:
+                return self._run_job(self._next_id, request_dir, progress_cb, cancel_check, timeout, deadline)
+            except _IdleExit:
+                # It ended on its idle timeout just as the request arrived: start a new one, once.
+                if attempt == 2:
+                    self._died("the request failed")
+        raise AssertionError("unreachable")
+
+    def _run_job(self, job_id, request_dir, progress_cb, cancel_check, timeout, deadline) -> dict:
+        heard = False
+        if not self._try_send({"id": job_id, "request": str(request_dir)}):
+            if self._exited_cleanly():
+                raise _IdleExit()
+            self._died("the backend stopped listening")
         cancel_sent = None
         while True:
             now = time.monotonic()
@@ -231,19 +267,37 @@ class BackendClient:
                 raise BackendError("timeout", f"the backend took longer than {timeout:g} s and was stopped")
             message = self._next_message(min(deadline, now + 0.1))
             if message is None:
+                if not heard and cancel_sent is None and self._exited_cleanly():
+                    raise _IdleExit()
                 self._died("the request failed")
             event = message.get("event")
             if event == "timeout" or message.get("id") != job_id:
                 continue
+            heard = True
             if event == "progress":
-                if progress:
-                    progress(message["done"], message["total"], message.get("message", ""))
+                if progress_cb:
+                    progress_cb(message["done"], message["total"], message.get("message", ""))
             elif event == "result":
                 if message.get("ok"):
                     return message
-                if message.get("kind") == "cancelled":
+                kind = message.get("kind", "internal")
+                if kind == "cancelled":
                     raise BackendCancelled()
-                raise BackendError(message.get("kind", "internal"), message.get("error", "the backend failed"))
+                raise BackendError(kind, _explain(kind, message.get("error") or "the backend failed", message.get("traceback", "")))
+
+    def _try_send(self, message: dict) -> bool:
+        try:
+            self.process.stdin.write(json.dumps(message) + "\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    def _exited_cleanly(self) -> bool:
+        try:
+            return self.process.wait(timeout=2) == 0
+        except subprocess.TimeoutExpired:
+            return False
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

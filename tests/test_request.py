@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -85,3 +86,64 @@ def test_malformed_requests_are_refused_clearly(tmp_path, case):
 def test_two_class_needs_one_channel(tmp_path):
     with pytest.raises(RequestError, match="one channel"):
         read_request(valid_request(tmp_path, masks=[np.zeros((24, 32, 2), np.uint8)] * 2))
+
+
+def test_validate_request_is_read_request(tmp_path):
+    from masksplat_blender.core.request import validate_request
+
+    assert validate_request(valid_request(tmp_path)).num_gaussians == 10
+
+
+def test_ignore_as_uint8_and_float_masks(tmp_path):
+    ignore = np.zeros((24, 32), np.uint8)
+    ignore[:, :8] = 1
+    soft = np.full((24, 32), 0.25, np.float32)
+    request = read_request(valid_request(tmp_path, masks=[soft, np.full((24, 32), 51, np.uint8)], ignores=[ignore, None]))
+    w0, w1 = request.weights(0), request.weights(1)
+    assert (w0[:, :8] == 0).all() and np.allclose(w0[:, 8:], [0.25, 0.75])
+    assert np.allclose(w1, [0.2, 0.8])
+
+
+def test_render_and_ping_requests(tmp_path):
+    cams = orbit_cameras([0, 0, 0], 4.0, 2, 32, 24)
+    sh = np.zeros((10, 4, 3), np.float32)
+    (tmp_path / "r").mkdir()
+    request = read_request(write_request(tmp_path / "r", "render", gaussians(), cams, sh=sh, background=(1, 0, 0)))
+    assert request.kind == "render" and request.sh_degree == 1 and request.background == [1.0, 0.0, 0.0] and len(request.views) == 2
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "header.json").write_text(json.dumps({"version": 1, "kind": "ping"}))
+    assert read_request(tmp_path / "p").kind == "ping"
+
+
+RENDER_CASES = {
+    "no sh": (lambda f: (f / "sh.npy").unlink(), "needs sh.npy"),
+    "sh shape": (lambda f: np.save(f / "sh.npy", np.zeros((10, 9, 3), np.float32)), "sh.npy has shape (10, 9, 3), expected (10, 4, 3)"),
+    "sh degree": (lambda f: _edit_header(f, lambda h: h.update(sh_degree="two")), "sh_degree must be an integer"),
+    "background": (lambda f: _edit_header(f, lambda h: h.update(background=[0, "x", 1])), "background must be three finite numbers"),
+    "background nan": (lambda f: (f / "header.json").write_text((f / "header.json").read_text().replace('"background": [0.0', '"background": [NaN')), "finite"),
+    "num_gaussians": (lambda f: _edit_header(f, lambda h: h.update(num_gaussians=True)), "positive integer"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RENDER_CASES))
+def test_malformed_render_requests(tmp_path, case):
+    cams = orbit_cameras([0, 0, 0], 4.0, 1, 32, 24)
+    folder = write_request(tmp_path, "render", gaussians(), cams, sh=np.zeros((10, 4, 3), np.float32))
+    change, message = RENDER_CASES[case]
+    change(folder)
+    with pytest.raises(RequestError) as err:
+        read_request(folder)
+    assert message in str(err.value)
+
+
+def test_request_dir_is_private_and_arrays_load_without_pickle(tmp_path):
+    from masksplat_blender.core.request import make_request_dir
+
+    folder = make_request_dir()
+    try:
+        assert (folder.stat().st_mode & 0o777) == 0o700
+        write_request(folder, "votes", gaussians(), orbit_cameras([0, 0, 0], 4.0, 1, 8, 8), [np.zeros((8, 8), np.uint8)])
+        for path in folder.glob("*.npy"):
+            np.load(path, allow_pickle=False)
+    finally:
+        shutil.rmtree(folder)

@@ -4,9 +4,15 @@ Protocol (JSON lines; stdout carries nothing else, stray prints go to stderr):
   in:  {"id": ID, "request": FOLDER} | {"cancel": ID} | {"shutdown": true}
   out: {"event": "ready", "pid", "torch", "cuda", "numba"}
        {"id", "event": "progress", "done", "total", "message"}
-       {"id", "event": "result", "ok": true, "device", "outputs", "seconds", "peak_rss_mb"}
+       {"id", "event": "result", "ok": true, "device", "device_note", "outputs", "seconds",
+        "peak_rss_mb" (process peak so far), "request_peak_rss_mb" (this request's peak; Linux)}
        {"id", "event": "result", "ok": false, "kind", "error", "traceback"}
 kind is one of invalid_request, cuda_unavailable, out_of_memory, cancelled, internal.
+A progress line with total 0 has no fraction (e.g. "loading gsplat's CUDA code ...", sent
+before gsplat's first-use compile). Cancel is checked between views (between batches of
+views on the GPU); the client kills the process if a cancel is not answered in 0.5 s.
+--once FOLDER prints the same progress and result lines (without "id") and exits 0 (ok),
+2 (invalid request), 130 (interrupted) or 1 (anything else); --info prints one JSON object.
 Results are written as .npy into the request folder (votes.npy [N, K] float32;
 render_<i>.npy [H, W, 3] uint8 and alpha_<i>.npy [H, W] uint8).
 """
@@ -16,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import resource
 import sys
 import threading
 import time
@@ -38,8 +43,36 @@ class CudaUnavailable(Exception):
     pass
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def reset_peak_rss() -> bool:
+    """Start a new peak-memory window (Linux: VmHWM via /proc/self/clear_refs). False if not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def request_peak_rss_mb() -> float | None:
+    """Peak resident memory since reset_peak_rss() (Linux), in MiB; None elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process since it started, in MiB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0  # bytes on macOS, KiB on Linux
 
 
 def select_rasterizer(device: str, progress=None):
@@ -49,6 +82,8 @@ def select_rasterizer(device: str, progress=None):
     if device in ("auto", "cuda"):
         from . import raster_gsplat
 
+        if progress is not None and _cuda_present():
+            progress(0, 0, "loading gsplat's CUDA code (it compiles on first use, which can take several minutes)")
         ok, reason = raster_gsplat.available(progress)
         if ok:
             return raster_gsplat.GsplatRasterizer(), "gsplat on CUDA"
@@ -60,6 +95,27 @@ def select_rasterizer(device: str, progress=None):
     from .raster_cpu import CpuRasterizer
 
     return CpuRasterizer(), note
+
+
+def _round(value):
+    return None if value is None else round(value, 1)
+
+
+def _memory(windowed: bool) -> dict:
+    """peak_rss_mb: the process's peak so far (ru_maxrss); request_peak_rss_mb: the peak
+    during this request alone, where the OS lets us start a new window (Linux)."""
+    out = {"peak_rss_mb": _round(peak_rss_mb())}
+    if windowed:
+        out["request_peak_rss_mb"] = _round(request_peak_rss_mb())
+    return out
+
+
+def _cuda_present() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def _gaussians(request: Request, with_sh: bool) -> Gaussians:
@@ -126,7 +182,7 @@ def handle(folder, device: str, progress, cancelled, rasterizers: dict) -> dict:
 def _failure(err: BaseException) -> dict:
     if isinstance(err, RequestError):
         kind = "invalid_request"
-    elif isinstance(err, Cancelled):
+    elif isinstance(err, (Cancelled, KeyboardInterrupt)):
         kind = "cancelled"
     elif isinstance(err, CudaUnavailable):
         kind = "cuda_unavailable"
@@ -172,11 +228,12 @@ class Server:
             self.send({"id": job_id, "event": "progress", "done": done, "total": total, "message": message})
 
         start = time.perf_counter()
+        windowed = reset_peak_rss()
         try:
             result = handle(folder, device, progress, lambda: job_id in self.cancel_ids, self.rasterizers)
         except BaseException as err:  # noqa: BLE001 - every failure becomes a result line
             return _failure(err)
-        result.update(ok=True, seconds=round(time.perf_counter() - start, 4), peak_rss_mb=round(peak_rss_mb(), 1))
+        result.update(ok=True, seconds=round(time.perf_counter() - start, 4), **_memory(windowed))
         return result
 
     def serve(self, stdin) -> int:
@@ -194,6 +251,8 @@ class Server:
         while True:
             try:
                 line = lines.get(timeout=0.5)
+            except KeyboardInterrupt:
+                return EXIT_CANCELLED
             except queue.Empty:
                 idle = self.current is None and self.jobs.empty()
                 if idle and time.monotonic() - self.last_activity > self.idle_timeout:
@@ -217,8 +276,12 @@ class Server:
         return EXIT_OK
 
 
-def info() -> dict:
-    """What this Python offers, for diagnostics and the client's checks."""
+def info(probe: bool = False) -> dict:
+    """What this Python offers, for diagnostics and the client's checks.
+
+    probe=True (`--info`) really imports numba and gsplat and reports their versions or
+    why they fail; the ready line only looks them up, to keep start-up fast.
+    """
     import importlib.util
 
     out = {"python": sys.version.split()[0], "numpy": np.__version__}
@@ -231,6 +294,36 @@ def info() -> dict:
         out["torch"], out["cuda"] = None, False
     out["numba"] = importlib.util.find_spec("numba") is not None
     out["gsplat"] = importlib.util.find_spec("gsplat") is not None
+    if probe:
+        for name in ("numba", "gsplat"):
+            if not out[name]:
+                continue
+            try:
+                module = importlib.import_module(name)
+            except Exception as err:  # noqa: BLE001 - reported, not raised
+                out[name] = False
+                out[f"{name}_error"] = f"{type(err).__name__}: {err}"
+            else:
+                out[f"{name}_version"] = getattr(module, "__version__", "?")
+        out["executable"] = sys.executable
+    return out
+
+
+def _protocol_stream():
+    """The protocol owns the real stdout; everything else written there goes to stderr.
+
+    Redirected at the file-descriptor level, so output from compiled code and child
+    processes (numba, a gsplat/ninja build) cannot corrupt the JSON lines either.
+    """
+    sys.stdout.flush()
+    try:
+        fd = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no real descriptors (embedded use): Python-level redirection only
+        out = sys.stdout
+    else:
+        out = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+    sys.stdout = sys.stderr
     return out
 
 
@@ -244,11 +337,9 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--idle-timeout", type=float, default=900.0, help="seconds without a request before exiting")
     args = parser.parse_args(argv)
-    # The protocol owns the real stdout; anything else printed (numba, gsplat) goes to stderr.
-    out = sys.stdout
-    sys.stdout = sys.stderr
+    out = _protocol_stream()
     if args.info:
-        out.write(json.dumps(info()) + "\n")
+        out.write(json.dumps(info(probe=True)) + "\n")
         return EXIT_OK
     if args.serve:
         return Server(out, args.device, args.idle_timeout).serve(sys.stdin)
@@ -264,7 +355,7 @@ def main(argv=None) -> int:
             out.write(json.dumps({"event": "result", **failure}) + "\n")
             print(f"masksplat backend: {failure['error']}", file=sys.stderr)
             return {"invalid_request": EXIT_INVALID, "cancelled": EXIT_CANCELLED}.get(failure["kind"], EXIT_FAILURE)
-        result.update(ok=True, seconds=round(time.perf_counter() - start, 4), peak_rss_mb=round(peak_rss_mb(), 1))
+        result.update(ok=True, seconds=round(time.perf_counter() - start, 4), **_memory(False))
         out.write(json.dumps({"event": "result", **result}) + "\n")
         return EXIT_OK
     parser.print_usage(sys.stderr)

@@ -4,6 +4,25 @@ plus `header.json`. No pickle anywhere: every array is saved and loaded with
 
 Masks are one file per view so the backend streams views one by one: its memory does
 not grow with the number of views.
+
+Layout of a request folder (version 1):
+
+    header.json   {"version": 1, "kind": "votes" | "render" | "ping",
+                   "num_gaussians": N,
+                   "mode": "two_class" | "labels"          (votes only; default two_class),
+                   "sh_degree": d                           (render only; 0..3),
+                   "background": [r, g, b]                  (render only; default black),
+                   "views": [{"name", "width", "height", "fx", "fy", "cx", "cy",
+                              "viewmat": 4x4 nested list (world-to-camera, OpenCV axes),
+                              "mask": "mask_00000.npy", "ignore": "ignore_00000.npy"}, ...]}
+    means.npy [N, 3] f32, quats.npy [N, 4] f32 (wxyz), log_scales.npy [N, 3] f32,
+    opacity_logits.npy [N] f32, sh.npy [N, (d+1)^2, 3] f32 (render only)
+    mask_<i>.npy  [H, W] (two_class) or [H, W, K] (labels), uint8 0..255 or float32 0..1
+    ignore_<i>.npy [H, W] bool or uint8 (non-zero = casts no vote), optional
+
+Vote weights per pixel: two_class -> (m * keep, (1 - m) * keep); labels -> m_k * keep,
+keep = 1 - ignore. Results go into the same folder: votes.npy [N, K] float32 (K = 2:
+fg, bg), render_<i>.npy [H, W, 3] uint8 and alpha_<i>.npy [H, W] uint8.
 """
 
 from __future__ import annotations
@@ -84,8 +103,10 @@ class Request:
 
 
 def make_request_dir() -> Path:
-    """A private (0700) temporary folder for one request."""
-    return Path(tempfile.mkdtemp(prefix="masksplat-request-"))
+    """A private (0700) temporary folder for one request; the caller removes it."""
+    folder = Path(tempfile.mkdtemp(prefix="masksplat-request-"))
+    folder.chmod(0o700)  # mkdtemp already does this; be explicit about the contract
+    return folder
 
 
 def write_request(
@@ -176,14 +197,16 @@ def read_request(folder) -> Request:
     if kind == "ping":
         return Request(folder, kind, 0, [])
     n = header.get("num_gaussians")
-    if not isinstance(n, int) or n <= 0:
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
         raise RequestError("num_gaussians must be a positive integer")
     for name, tail in GAUSSIAN_ARRAYS.items():
         _check_array(folder, f"{name}.npy", (n, *tail), (np.float32,))
     mode = header.get("mode", "two_class")
     if mode not in MODES:
         raise RequestError(f"unknown mode {mode!r} (one of {', '.join(MODES)})")
-    sh_degree = int(header.get("sh_degree", 0))
+    sh_degree = header.get("sh_degree", 0)
+    if not isinstance(sh_degree, int) or isinstance(sh_degree, bool) or not 0 <= sh_degree <= 3:
+        raise RequestError(f"sh_degree must be an integer from 0 to 3, not {sh_degree!r}")
     if kind == "render":
         if not (folder / "sh.npy").is_file():
             raise RequestError("a render request needs sh.npy")
@@ -239,7 +262,17 @@ def read_request(folder) -> Request:
                 _check_array(folder, view.ignore, (view.height, view.width), (np.bool_, np.uint8))
         views.append(view)
     background = header.get("background", [0.0, 0.0, 0.0])
-    if not (isinstance(background, list) and len(background) == 3 and all(isinstance(v, (int, float)) for v in background)):
-        raise RequestError("background must be three numbers")
+    if not (
+        isinstance(background, list) and len(background) == 3
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in background)
+    ):  # fmt: skip
+        raise RequestError("background must be three finite numbers")
     channels = (2 if mode == "two_class" else channels) if kind == "votes" else 0
     return Request(folder, kind, n, views, mode, channels or 0, sh_degree, [float(v) for v in background])
+
+
+def validate_request(folder) -> Request:
+    """Check a request folder (every array's presence, shape, dtype, finiteness; masks
+    against their cameras; header keys and version) and return it parsed.
+    Raises RequestError with a message naming the problem."""
+    return read_request(folder)
