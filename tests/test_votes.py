@@ -92,3 +92,28 @@ def test_argmax_labels_marks_unseen_minus_one():
     assert argmax_labels(votes).dtype == np.int32
     with pytest.raises(ValueError):
         argmax_labels(np.zeros(3))
+
+
+def test_never_seen_gaussians_take_the_label_of_their_seen_neighbours():
+    from masksplat_blender.core.votes import fill_never_seen
+
+    rng = np.random.default_rng(0)
+    means = np.concatenate([rng.normal([-2, 0, 0], 0.3, (500, 3)), rng.normal([2, 0, 0], 0.3, (500, 3))])
+    truth = np.arange(1000) < 500
+    seen = rng.uniform(size=1000) < 0.3  # most were never seen
+    selected = truth & seen
+    filled = fill_never_seen(means, selected, seen)
+    np.testing.assert_array_equal(filled[seen], selected[seen])  # seen ones keep their votes' decision
+    assert (filled == truth).mean() > 0.98
+    np.testing.assert_array_equal(fill_never_seen(means, selected, np.ones(1000, bool)), selected)
+
+
+def test_centre_baseline_counts_centres_in_the_mask():
+    from masksplat_blender.core.votes import centre_votes
+
+    mask = np.zeros((10, 10), np.float32)
+    mask[:, :5] = 1
+    uv = np.array([[2.5, 3.0], [7.5, 3.0], [20.0, 3.0], [2.0, 2.0]])
+    hit, miss = centre_votes(uv, np.array([1.0, 1.0, 1.0, -1.0]), mask)
+    np.testing.assert_array_equal(hit, [1, 0, 0, 0])
+    np.testing.assert_array_equal(miss, [0, 1, 0, 0])
