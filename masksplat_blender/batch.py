@@ -129,6 +129,7 @@ def segment_one(job: dict) -> dict:
     _run_operator(bpy.ops.masksplat.load_masks, directory=str(job["masks"]))
     obj.masksplat.beta = float(job.get("beta", 1.0))
     obj.masksplat.fill_unseen = not job.get("no_fill", False)
+    obj.masksplat.edge_band = int(job.get("edge_band", 0))
     start = time.perf_counter()
     try:
         result = bpy.ops.masksplat.compute_selection(device=job.get("device", "auto"))
@@ -188,7 +189,7 @@ def cmd_segment(args) -> dict:
     if missing:
         raise BadInput(f"segment needs {', '.join(missing)} (or --jobs)")
     job = {"ply": args.ply, "cameras": args.cameras, "masks": args.masks, "out": args.out, "rest": args.rest,
-           "votes": args.votes, "save_blend": args.save_blend, "beta": args.beta, "device": args.device, "no_fill": args.no_fill,
+           "votes": args.votes, "save_blend": args.save_blend, "beta": args.beta, "device": args.device, "no_fill": args.no_fill, "edge_band": args.edge_band,
            "overwrite": args.overwrite}  # fmt: skip
     return {"command": "segment", **segment_one(job)}
 
@@ -311,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--rest", help="REST.ply: the other Gaussians")
     seg.add_argument("--beta", type=float, default=1.0, help="select when object votes > beta * background votes")
     seg.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    seg.add_argument("--edge-band", type=int, default=0, metavar="PX",
+                     help="robust mode for masks off by a few pixels: pixels within PX of a mask edge cast no vote")
     seg.add_argument("--no-fill", action="store_true", help="leave Gaussians no view saw unselected (the paper's rule)")
     seg.add_argument("--votes", help="VOTES.npz with float32 fg and bg, one value per input Gaussian")
     seg.add_argument("--save-blend", help="also save the Blender scene")

@@ -146,3 +146,17 @@ def test_paint_mask_without_a_window_and_preview(blend, capture, installed_addon
     pixels = np.empty(96 * 96 * 4, np.float32)
     image.pixels.foreach_get(pixels)
     assert pixels.reshape(-1, 4)[:, :3].max() > 0.3
+
+
+def test_uncertain_edges_are_ignored_and_recomputed(blend, capture, installed_addon):
+    obj = _setup(blend, capture)
+    selection = installed_addon.scene.selection
+    blend.ops.masksplat.compute_selection(device="cpu")
+    fg_plain = np.empty(len(obj.data.vertices), np.float32)
+    obj.data.attributes["ms_fg"].data.foreach_get("value", fg_plain)
+    obj.masksplat.edge_band = 2
+    assert len(selection.VotePlan(obj, blend.context.scene).todo) == 8  # a new setting: every view again
+    blend.ops.masksplat.compute_selection(device="cpu")
+    fg_band = np.empty_like(fg_plain)
+    obj.data.attributes["ms_fg"].data.foreach_get("value", fg_band)
+    assert fg_band.sum() < fg_plain.sum()  # edge pixels no longer vote

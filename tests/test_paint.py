@@ -48,3 +48,18 @@ def test_lasso_fills_the_inside():
     tri = np.zeros((20, 20), np.float32)
     fill_polygon(tri, [(0, 0), (20, 0), (0, 20)], 1.0)
     assert tri[2, 2] == 1 and tri[18, 18] == 0
+
+
+def test_morphology_and_edge_band():
+    from masksplat_blender.core.masks import edge_band, morph
+
+    mask = np.zeros((20, 20), bool)
+    mask[5:15, 5:15] = True
+    grown, shrunk = morph(mask, 2, True), morph(mask, 2, False)
+    assert grown.sum() > mask.sum() > shrunk.sum()
+    assert grown[3, 10] and not grown[2, 10] and shrunk[7, 10] and not shrunk[6, 10]
+    band = edge_band(mask.astype(np.float32), 2)
+    assert band[5, 10] and band[3, 10] and not band[10, 10] and not band[0, 0]
+    edge = np.zeros((10, 10), bool)
+    edge[:, :5] = True  # touches the frame: erosion does not eat it from the border
+    assert morph(edge, 2, False)[:, :3].all()

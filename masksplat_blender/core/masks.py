@@ -75,3 +75,35 @@ def label_sh(values: np.ndarray) -> np.ndarray:
     c0 = 0.28209479177387814
     dc = (np.asarray(values, dtype=np.float32) - 0.5) / c0
     return np.repeat(dc[:, None, None], 3, axis=2).astype(np.float32)
+
+
+def morph(mask: np.ndarray, radius: int, grow: bool) -> np.ndarray:
+    """Binary dilation (grow) or erosion of a bool mask by a disc of `radius` pixels.
+
+    Pixels beyond the image count as "not object" for dilation and "object" for erosion,
+    so an object cut by the frame is not eaten from the border.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if radius <= 0:
+        return mask.copy()
+    padded = np.pad(mask, radius, constant_values=not grow)
+    out = padded.copy()
+    h, w = mask.shape
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            if dx * dx + dy * dy > radius * radius:
+                continue
+            shifted = padded[radius + dy : radius + dy + h, radius + dx : radius + dx + w]
+            view = out[radius : radius + h, radius : radius + w]
+            if grow:
+                view |= shifted
+            else:
+                view &= shifted
+    return out[radius : radius + h, radius : radius + w]
+
+
+def edge_band(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Pixels within `radius` of the mask's edge (both sides): where a mask that is off by
+    a few pixels (SAM at object borders) is unsure, so they can cast no vote."""
+    solid = np.asarray(mask) > 0.5
+    return morph(solid, radius, True) & ~morph(solid, radius, False)

@@ -41,6 +41,14 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
         max=0.95,
         update=lambda self, context: _reselect(self, context),
     )
+    edge_band: IntProperty(
+        name="Uncertain Edges",
+        description="Pixels this close (in pixels) to a mask's edge cast no vote: for masks that are off by a few "
+        "pixels at object borders, e.g. from SAM (0 = every pixel votes, the paper's rule)",
+        default=0,
+        min=0,
+        max=16,
+    )
     fill_unseen: BoolProperty(
         name="Fill Unseen",
         description="Gaussians no masked view sees take the choice of their nearest seen neighbours "

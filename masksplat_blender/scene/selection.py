@@ -15,6 +15,7 @@ import bpy
 import numpy as np
 
 from ..core.cameras import Camera
+from ..core.masks import edge_band
 from ..core.transform import bake_transform
 from ..core.votes import fill_never_seen, never_seen, select_two_class, summarize
 from . import masks as scene_masks
@@ -98,6 +99,15 @@ def _geometry_key(arrays: dict) -> str:
     return digest.hexdigest()
 
 
+def _with_edge_band(stored, band: int):
+    """The mask with its uncertain edge pixels added to the ignore region."""
+    mask, ignore = stored
+    if band <= 0:
+        return mask, ignore
+    unsure = edge_band(mask, band)
+    return mask, unsure if ignore is None else (ignore | unsure)
+
+
 class VotePlan:
     """What a vote computation needs, gathered from Blender on the main thread.
 
@@ -114,10 +124,11 @@ class VotePlan:
         self.count = len(target["means"])
         geometry = _geometry_key(target) + "".join(_geometry_key(o) for o in others)
         self.cache = dict(_CACHE.get(obj.name, {}))
-        self.keys = [_view_key(cam_obj, cam, geometry) for cam_obj, cam in views]
+        band = int(obj.masksplat.edge_band)
+        self.keys = [_view_key(cam_obj, cam, f"{geometry}|band{band}") for cam_obj, cam in views]
         self.todo = [i for i, key in enumerate(self.keys) if key not in self.cache]
         self.cameras = [cam for _, cam in views]
-        self.masks = {i: scene_masks.camera_mask(views[i][0]) for i in self.todo}
+        self.masks = {i: _with_edge_band(scene_masks.camera_mask(views[i][0]), band) for i in self.todo}
         self.arrays = {k: np.concatenate([target[k], *(o[k] for o in others)]) for k in target} if self.todo else None
 
     def run(self, compute, progress=None, cancel_check=None) -> np.ndarray:

@@ -35,6 +35,7 @@ class MASKSPLAT_PT_main(bpy.types.Panel):
         col = layout.column(align=True)
         col.prop(obj.masksplat, "beta", slider=True)
         col.prop(obj.masksplat, "background_bias", slider=True)
+        col.prop(obj.masksplat, "edge_band")
         col.prop(obj.masksplat, "fill_unseen")
         row = layout.row(align=True)
         row.operator("masksplat.select_by_votes", text="Select").action = "SELECT"
