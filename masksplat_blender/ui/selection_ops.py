@@ -176,10 +176,6 @@ class MASKSPLAT_OT_select_by_votes(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def _delete_vertices(obj, mask: np.ndarray) -> None:
-    keep_vertices(obj, ~mask)
-
-
 class MASKSPLAT_OT_delete_selected(bpy.types.Operator):
     """Delete the selected Gaussians (Undo brings them back)"""
 
@@ -201,7 +197,7 @@ class MASKSPLAT_OT_delete_selected(bpy.types.Operator):
             if chosen.all():
                 self.report({"ERROR"}, "Every Gaussian is selected; delete the object instead")
                 return {"CANCELLED"}
-            _delete_vertices(obj, chosen)
+            keep_vertices(obj, ~chosen)
         self.report({"INFO"}, f"Deleted {int(chosen.sum()):,} Gaussians")
         return {"FINISHED"}
 
@@ -216,8 +212,8 @@ def separate_selected(context, obj) -> bpy.types.Object:
     new.name = f"{obj.name}.selected"
     for collection in obj.users_collection:
         collection.objects.link(new)
-    _delete_vertices(new, ~chosen)
-    _delete_vertices(obj, chosen)
+    keep_vertices(new, chosen)
+    keep_vertices(obj, ~chosen)
     return new
 
 
