@@ -160,3 +160,29 @@ def test_uncertain_edges_are_ignored_and_recomputed(blend, capture, installed_ad
     fg_band = np.empty_like(fg_plain)
     obj.data.attributes["ms_fg"].data.foreach_get("value", fg_band)
     assert fg_band.sum() < fg_plain.sum()  # edge pixels no longer vote
+
+
+def test_other_splats_occlude_and_each_object_keeps_its_own_votes(blend, capture):
+    target = _setup(blend, capture)
+    blend.ops.masksplat.compute_selection(device="cpu")
+    alone = np.empty(len(target.data.vertices), np.float32)
+    target.data.attributes["ms_fg"].data.foreach_get("value", alone)
+
+    blend.ops.masksplat.import_splats(filepath=str(SAMPLE))
+    blocker = blend.context.active_object
+    cams = [c for c in target.masksplat.camera_collection.objects]
+    toward = np.mean([np.array(c.matrix_world.translation) for c in cams], axis=0)
+    centre = np.array(target.data.vertices[0].co)
+    blocker.location = tuple(0.3 * (toward - centre))  # moved part of the way towards the cameras
+    blend.context.view_layer.objects.active = target
+    blend.ops.masksplat.compute_selection(device="cpu")
+    hidden = np.empty_like(alone)
+    target.data.attributes["ms_fg"].data.foreach_get("value", hidden)
+    assert hidden.sum() < 0.9 * alone.sum()  # the blocker takes part of the masked pixels
+    assert "ms_fg" not in blocker.data.attributes  # the occluder's own data is untouched
+
+    blocker.hide_set(True)  # hidden objects do not occlude
+    blend.ops.masksplat.compute_selection(device="cpu")
+    again = np.empty_like(alone)
+    target.data.attributes["ms_fg"].data.foreach_get("value", again)
+    np.testing.assert_allclose(again, alone, rtol=1e-5, atol=1e-4)
