@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import bpy
 import numpy as np
 from bpy.props import EnumProperty, FloatProperty, StringProperty
 
-from ..client import BackendCancelled, BackendError, compute_votes
+from ..client import BackendError, compute_votes
 from ..core.masks import MaskError, check_mask_size, match_mask_files
 from ..scene import masks as scene_masks
 from ..scene import selection
 from ..scene.cameras import camera_resolution
 from ..scene.splat_object import is_splat_object, keep_vertices
 from .backend_ops import backend_client
+from .modal import BackgroundWork
 
 
 def _splat_poll(context) -> bool:
@@ -37,7 +37,7 @@ class _ObjectMode:
             bpy.ops.object.mode_set(mode=self.mode)
 
 
-class MASKSPLAT_OT_compute_selection(bpy.types.Operator):
+class MASKSPLAT_OT_compute_selection(BackgroundWork, bpy.types.Operator):
     """Work out which Gaussians the masks show (votes over every camera with a mask) and select them"""
 
     bl_idname = "masksplat.compute_selection"
@@ -59,21 +59,24 @@ class MASKSPLAT_OT_compute_selection(bpy.types.Operator):
     def poll(cls, context):
         return _splat_poll(context)
 
-    def _prepare(self, context):
+    def prepare(self, context) -> bool:
         obj = context.active_object
         try:
             with _ObjectMode(obj):
                 self._plan = selection.VotePlan(obj, context.scene)
             backend = backend_client(context, None if self.device == "PREFERENCES" else self.device)
-            self._compute = lambda arrays, cams, masks, ignores, cancel: compute_votes(
-                backend, arrays, cams, masks, ignores, cancel_check=cancel
-            )[0]
         except (ValueError, BackendError) as err:
             self.report({"ERROR"}, str(err))
             return False
+        self._compute = lambda arrays, cams, masks, ignores, cancel: compute_votes(
+            backend, arrays, cams, masks, ignores, cancel_check=cancel
+        )[0]
         return True
 
-    def _finish(self, context, votes) -> set:
+    def work(self, progress, cancelled):
+        return self._plan.run(self._compute, progress, cancelled)
+
+    def finish(self, context, votes) -> set:
         obj = context.active_object
         self._plan.commit()
         with _ObjectMode(obj):
@@ -81,61 +84,6 @@ class MASKSPLAT_OT_compute_selection(bpy.types.Operator):
             summary = selection.apply_selection(obj)
         self.report({"INFO"}, f"{summary} ({len(self._plan.keys)} views, {len(self._plan.todo)} computed)")
         return {"FINISHED"}
-
-    def execute(self, context):
-        if not self._prepare(context):
-            return {"CANCELLED"}
-        try:
-            votes = self._plan.run(self._compute)
-        except BackendError as err:
-            self.report({"ERROR"}, str(err))
-            return {"CANCELLED"}
-        return self._finish(context, votes)
-
-    def invoke(self, context, event):
-        if not self._prepare(context):
-            return {"CANCELLED"}
-        self._state = {"votes": None, "error": None, "done": 0, "cancel": False, "finished": False}
-        total = max(len(self._plan.todo), 1)
-
-        def work():
-            try:
-                self._state["votes"] = self._plan.run(
-                    self._compute,
-                    lambda done, _: self._state.update(done=done),
-                    lambda: self._state["cancel"],
-                )
-            except BackendError as err:
-                self._state["error"] = err
-            self._state["finished"] = True
-
-        self._thread = threading.Thread(target=work, daemon=True)
-        self._thread.start()
-        wm = context.window_manager
-        wm.progress_begin(0, total)
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
-        wm = context.window_manager
-        if event.type == "ESC":
-            self._state["cancel"] = True
-        if event.type != "TIMER" and not self._state["finished"]:
-            return {"RUNNING_MODAL"} if event.type == "ESC" else {"PASS_THROUGH"}
-        wm.progress_update(self._state["done"])
-        if not self._state["finished"]:
-            return {"RUNNING_MODAL"}
-        wm.event_timer_remove(self._timer)
-        wm.progress_end()
-        error = self._state["error"]
-        if isinstance(error, BackendCancelled):
-            self.report({"WARNING"}, "Compute Selection cancelled; nothing changed")
-            return {"CANCELLED"}
-        if error is not None:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        return self._finish(context, self._state["votes"])
 
 
 class MASKSPLAT_OT_select_by_votes(bpy.types.Operator):
