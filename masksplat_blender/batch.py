@@ -194,6 +194,34 @@ def cmd_segment(args) -> dict:
     return {"command": "segment", **segment_one(job)}
 
 
+def cmd_prune(args) -> dict:
+    """Remove the Gaussians no view needs; write PRUNED.ply and the quality report."""
+    bpy = _ensure_addon()
+    from .core.prune import PruneError, parse_criterion
+
+    try:
+        kind, value = parse_criterion(args.criterion)
+    except PruneError as err:
+        raise BadInput(str(err)) from None
+    outputs = [_output_path(args.out, [args.ply, args.cameras], args.overwrite)]
+    report_path = _output_path(args.report, [args.ply, args.cameras], args.overwrite) if args.report else None
+    obj = _load_scene(bpy, args.ply, args.cameras)
+    options = {"ZERO": {}, "THRESHOLD": {"threshold": value}, "FRACTION": {"fraction": value, "min_psnr": args.min_psnr or 0.0}}
+    criterion = {"zero": "ZERO", "threshold": "THRESHOLD", "fraction": "FRACTION"}[kind]
+    try:
+        result = bpy.ops.masksplat.prune_splats(criterion=criterion, orbit_views=args.orbit_views, orbit_size=args.orbit_size,
+                                                device=args.device, **options[criterion])  # fmt: skip
+    except RuntimeError as err:
+        raise RuntimeError(str(err).replace("Error: ", "", 1).strip()) from None
+    if "FINISHED" not in result:
+        raise RuntimeError("Prune Splats did not finish")
+    report = json.loads(obj.masksplat.prune_report)
+    _run_operator(bpy.ops.masksplat.export_splats, filepath=str(outputs[0]), apply_transform=False)
+    if report_path:
+        _atomic_write(report_path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
+    return {"command": "prune", "output": str(outputs[0]), **{k: v for k, v in report.items() if k != "views"}}
+
+
 def _render_labels(backend, ply_path, cameras, values):
     """Label maps (float [H, W] in [0, 1]) of per-Gaussian `values`, occlusion-aware."""
     from .client import render_views
@@ -331,6 +359,20 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("--overwrite", action="store_true")
     ren.add_argument("--summary")
     ren.set_defaults(func=cmd_render)
+
+    pr = sub.add_parser("prune", help="remove the Gaussians no view needs, with a quality report")
+    pr.add_argument("--ply", required=True)
+    pr.add_argument("--cameras", required=True)
+    pr.add_argument("--out", required=True, help="PRUNED.ply")
+    pr.add_argument("--criterion", default="zero", help="zero | threshold:X (weight per view pixel) | fraction:F")
+    pr.add_argument("--min-psnr", type=float, default=None, metavar="DB", help="with fraction: remove less to keep this PSNR")
+    pr.add_argument("--orbit-views", type=int, default=0, metavar="N", help="add N orbit cameras around the object")
+    pr.add_argument("--orbit-size", type=int, default=256)
+    pr.add_argument("--report", help="REPORT.json")
+    pr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    pr.add_argument("--overwrite", action="store_true")
+    pr.add_argument("--summary")
+    pr.set_defaults(func=cmd_prune)
 
     ev = sub.add_parser("evaluate", help="mIoU / mAcc of a selection against ground-truth masks")
     ev.add_argument("--ply", required=True, help="OBJECT.ply written by segment")

@@ -56,6 +56,7 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
         default=True,
         update=lambda self, context: _reselect(self, context),
     )
+    prune_report: StringProperty(name="Prune Report", options={"HIDDEN"}, description="The last Prune Splats quality report (JSON)")
     # Camera objects: the mask painted or loaded for them, and the OpenCV intrinsics they were made from.
     mask: PointerProperty(name="Mask", type=bpy.types.Image, description="This camera's mask (red: object, blue: ignore)")
     is_camera: BoolProperty(name="MaskSplat Camera", default=False, options={"HIDDEN"})

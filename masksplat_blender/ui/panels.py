@@ -44,6 +44,15 @@ class MASKSPLAT_PT_main(bpy.types.Panel):
         row = layout.row(align=True)
         row.operator("masksplat.delete_selected", text="Delete", icon="TRASH")
         row.operator("masksplat.separate_selected", text="Separate", icon="MOD_EXPLODE")
+        layout.operator("masksplat.prune_splats", icon="TRASH")
+        if obj.masksplat.prune_report:
+            import json
+
+            report = json.loads(obj.masksplat.prune_report)
+            box = layout.box()
+            box.label(text=f"Last prune: {report['removed']:,} removed ({100 * report['fraction_removed']:.1f}%)")
+            psnr = report["mean_psnr_used_views"]
+            box.label(text=f"Used views: {'identical' if psnr is None else f'{psnr:.1f} dB'}, max diff {report['max_pixel_difference']:.4f}")
         layout.operator("masksplat.export_splats", icon="EXPORT")
 
 

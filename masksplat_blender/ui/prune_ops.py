@@ -1,0 +1,109 @@
+"""Prune Splats: remove the Gaussians no view needs, with a quality report first."""
+
+from __future__ import annotations
+
+import json
+
+import bpy
+from bpy.props import EnumProperty, FloatProperty, IntProperty
+
+from ..client import compute_votes, render_views
+from ..core.prune import PruneError
+from ..scene.pruning import PrunePlan
+from ..scene.splat_object import is_splat_object, keep_vertices
+from .backend_ops import backend_client
+from .modal import BackgroundWork
+
+
+class MASKSPLAT_OT_prune_splats(BackgroundWork, bpy.types.Operator):
+    """Remove Gaussians that add nothing to any view (reports PSNR before and after first)"""
+
+    bl_idname = "masksplat.prune_splats"
+    bl_label = "Prune Splats"
+    bl_options = {"REGISTER", "UNDO"}
+
+    cameras: EnumProperty(
+        name="Cameras",
+        items=(("ALL", "All", "Every camera of the splat's camera collection"), ("SELECTED", "Selected", "The selected cameras")),
+        default="ALL",
+    )
+    orbit_views: IntProperty(
+        name="Add Orbit Views",
+        description="Extra cameras on a sphere around the object, so Gaussians seen only from places "
+        "without a camera are kept (pruning is only lossless for the views it uses)",
+        default=0,
+        min=0,
+        max=512,
+    )
+    orbit_size: IntProperty(name="Orbit View Size", default=256, min=16, max=4096)
+    criterion: EnumProperty(
+        name="Criterion",
+        items=(
+            ("ZERO", "No Contribution", "Remove Gaussians that add exactly nothing to any pixel (lossless for these views)"),
+            ("THRESHOLD", "Below Threshold", "Remove Gaussians whose contribution per view pixel is below the threshold"),
+            ("FRACTION", "Smallest Fraction", "Remove the given fraction with the smallest contribution"),
+        ),
+        default="ZERO",
+    )
+    threshold: FloatProperty(name="Threshold", description="Blending weight per view pixel", default=1e-6, min=0.0, precision=8)
+    fraction: FloatProperty(name="Fraction", default=0.1, min=0.001, max=0.99)
+    min_psnr: FloatProperty(name="Minimum PSNR", description="With Smallest Fraction: remove less until the used views keep this PSNR (0 = off)", default=0.0, min=0.0, max=100.0)
+    device: EnumProperty(
+        name="Device",
+        items=(("PREFERENCES", "Preferences", ""), ("auto", "Automatic", ""), ("cpu", "CPU", ""), ("cuda", "CUDA", "")),
+        default="PREFERENCES",
+    )
+
+    @classmethod
+    def poll(cls, context):
+        return is_splat_object(context.active_object)
+
+    def _criterion(self) -> str:
+        return {"ZERO": "zero", "THRESHOLD": f"threshold:{self.threshold!r}", "FRACTION": f"fraction:{self.fraction!r}"}[self.criterion]
+
+    def prepare(self, context) -> bool:
+        obj = context.active_object
+        try:
+            if obj.mode != "OBJECT":
+                bpy.ops.object.mode_set(mode="OBJECT")
+            self._plan = PrunePlan(obj, context.scene, self.cameras, self.orbit_views, self.orbit_size, self._criterion(), self.min_psnr)
+            backend = backend_client(context, None if self.device == "PREFERENCES" else self.device)
+        except (ValueError, PruneError) as err:
+            self.report({"ERROR"}, str(err))
+            return False
+        self._compute = lambda arrays, cams, masks, cancel: compute_votes(backend, arrays, cams, masks, mode="labels", cancel_check=cancel)[0]
+        self._render = lambda arrays, sh, cams: [rgb for rgb, _ in render_views(backend, arrays, sh, cams)]
+        return True
+
+    def work(self, progress, cancelled):
+        return self._plan.run(self._compute, self._render, progress, cancelled)
+
+    def finish(self, context, result) -> set:
+        remove, report = result
+        obj = context.active_object
+        obj.masksplat.prune_report = json.dumps(report.as_dict())
+        if remove.any():
+            keep_vertices(obj, ~remove)
+        self.report({"INFO"}, f"Pruned: {report.summary()}")
+        return {"FINISHED"}
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_props_dialog(self) if context.window else self.execute(context)
+
+    def draw(self, context):
+        layout = self.layout
+        for name in ("cameras", "orbit_views", "criterion"):
+            layout.prop(self, name)
+        if self.criterion == "THRESHOLD":
+            layout.prop(self, "threshold")
+        elif self.criterion == "FRACTION":
+            layout.prop(self, "fraction")
+            layout.prop(self, "min_psnr")
+
+
+def menu_object(self, context):
+    self.layout.operator(MASKSPLAT_OT_prune_splats.bl_idname, icon="TRASH")
+
+
+CLASSES = (MASKSPLAT_OT_prune_splats,)
+MENUS = ((bpy.types.VIEW3D_MT_object, menu_object),)
