@@ -73,3 +73,22 @@ def test_fraction_with_psnr_floor_and_batch_command(cams, tmp_path):
     bad = subprocess.run([*command[:-8], "--criterion", "most", "--out", str(tmp_path / "x.ply")], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert bad.returncode == 2 and "unknown criterion" in bad.stderr
+
+
+@pytest.mark.parametrize("name", ["donut", "plant", "guitar", "biker", "fruit_drops"])
+def test_zero_criterion_on_every_real_splat_is_lossless_for_used_views(name):
+    from bench_prune import SPLATS, prune_case
+    from conftest import data_file
+
+    from masksplat_blender.client import BackendClient
+
+    path = data_file(SPLATS[name])
+    client = BackendClient(sys.executable, device="cpu")
+    try:
+        count, rows = prune_case(client, path, views=32, size=256, held=4, criteria=("zero",), baseline=False)
+    finally:
+        client.close()
+    criterion, removed, psnr_used, psnr_held, max_diff, *_ = rows[0]
+    print(f"{name}: removed {removed} of {count}, used {psnr_used:.1f} dB, held-out {psnr_held:.1f} dB, max diff {max_diff:.5f}")
+    assert removed > 0
+    assert max_diff <= 1 / 255 + 1e-9
