@@ -17,6 +17,9 @@ class BackgroundWork:
     """Mixin for operators: define prepare(context) -> bool, work(progress, cancelled), finish(context, result)."""
 
     def execute(self, context):
+        if context.window is not None and self.options.is_invoke:
+            # Confirmed from a dialog: still run in the background, with progress and Esc.
+            return self._start(context)
         if not self.prepare(context):
             return {"CANCELLED"}
         try:
@@ -32,6 +35,9 @@ class BackgroundWork:
     def invoke(self, context, event):
         if context.window is None:
             return self.execute(context)
+        return self._start(context)
+
+    def _start(self, context):
         if not self.prepare(context):
             return {"CANCELLED"}
         self._state = {"result": None, "error": None, "done": 0, "total": 1, "cancel": False, "finished": False}
