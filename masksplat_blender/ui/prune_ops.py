@@ -85,6 +85,8 @@ class MASKSPLAT_OT_prune_splats(BackgroundWork, bpy.types.Operator):
         if remove.any():
             keep_vertices(obj, ~remove)
         self.report({"INFO"}, f"Pruned: {report.summary()}")
+        if context.window is not None:
+            show_report_popup(context, report.as_dict())
         return {"FINISHED"}
 
     def invoke(self, context, event):
@@ -99,6 +101,24 @@ class MASKSPLAT_OT_prune_splats(BackgroundWork, bpy.types.Operator):
         elif self.criterion == "FRACTION":
             layout.prop(self, "fraction")
             layout.prop(self, "min_psnr")
+
+
+def show_report_popup(context, report: dict) -> None:
+    """The quality report as a popup: totals, then the worst views."""
+
+    def draw(menu, _context):
+        layout = menu.layout
+        psnr = report["mean_psnr_used_views"]
+        layout.label(text=f"Removed {report['removed']:,} of {report['gaussians']:,} ({100 * report['fraction_removed']:.1f}%)")
+        layout.label(text=f"Used views: {'identical' if psnr is None else f'{psnr:.1f} dB mean PSNR'}")
+        layout.label(text=f"Largest pixel difference: {report['max_pixel_difference']:.4f}")
+        layout.label(text=f"File size: {report['bytes_before'] / 2**20:.1f} MB -> {report['bytes_after'] / 2**20:.1f} MB")
+        worst = sorted(report["views"], key=lambda v: v["psnr"] if v["psnr"] is not None else 1e9)[:5]
+        for view in worst:
+            value = "identical" if view["psnr"] is None else f"{view['psnr']:.1f} dB"
+            layout.label(text=f"  {view['view']}: {value}, max diff {view['max_diff']:.4f}")
+
+    context.window_manager.popup_menu(draw, title="Prune Splats", icon="INFO")
 
 
 def menu_object(self, context):
