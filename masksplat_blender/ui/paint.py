@@ -197,6 +197,9 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
             else:
                 with contextlib.suppress(ValueError):  # the frame left the view: skip this point
                     self._apply(context, self.mouse)
+                self.moves = getattr(self, "moves", 0) + 1
+                if self.moves % 4 == 0:  # show the paint while the stroke goes on
+                    self._refresh_texture()
             return {"RUNNING_MODAL"}
         return {"PASS_THROUGH"} if event.type in {"MIDDLEMOUSE", "TRACKPADPAN", "TRACKPADZOOM"} else {"RUNNING_MODAL"}
 
