@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import threading
 
+import bpy
+
 from ..client import BackendCancelled, BackendError
+
+
+def interactive(context) -> bool:
+    """True only with a real window: the bpy module and `blender -b` have a window
+    object too, but popups and modal handlers there crash or never run."""
+    return context.window is not None and not bpy.app.background
 
 
 class BackgroundWork:
     """Mixin for operators: define prepare(context) -> bool, work(progress, cancelled), finish(context, result)."""
 
     def execute(self, context):
-        if context.window is not None and self.options.is_invoke:
+        if interactive(context) and self.options.is_invoke:
             # Confirmed from a dialog: still run in the background, with progress and Esc.
             return self._start(context)
         if not self.prepare(context):
@@ -33,7 +41,7 @@ class BackgroundWork:
         return self.finish(context, result)
 
     def invoke(self, context, event):
-        if context.window is None:
+        if not interactive(context):
             return self.execute(context)
         return self._start(context)
 

@@ -12,7 +12,7 @@ from ..core.prune import PruneError
 from ..scene.pruning import PrunePlan
 from ..scene.splat_object import is_splat_object, keep_vertices
 from .backend_ops import backend_client
-from .modal import BackgroundWork
+from .modal import BackgroundWork, interactive
 
 
 class MASKSPLAT_OT_prune_splats(BackgroundWork, bpy.types.Operator):
@@ -85,12 +85,12 @@ class MASKSPLAT_OT_prune_splats(BackgroundWork, bpy.types.Operator):
         if remove.any():
             keep_vertices(obj, ~remove)
         self.report({"INFO"}, f"Pruned: {report.summary()}")
-        if context.window is not None:
+        if interactive(context):
             show_report_popup(context, report.as_dict())
         return {"FINISHED"}
 
     def invoke(self, context, event):
-        return context.window_manager.invoke_props_dialog(self) if context.window else self.execute(context)
+        return context.window_manager.invoke_props_dialog(self) if interactive(context) else self.execute(context)
 
     def draw(self, context):
         layout = self.layout
