@@ -12,7 +12,7 @@ import json
 import math
 import struct
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -25,7 +25,8 @@ class CameraFormatError(ValueError):
     """A camera file that cannot be read; the message names the file and the problem."""
 
     def __init__(self, path, problem: str):
-        super().__init__(f"{Path(path).name}: {problem}")
+        self.path, self.problem = str(path), problem
+        super().__init__(f"{path}: {problem}")
 
 
 @dataclass
@@ -39,6 +40,13 @@ class Camera:
     cy: float
     width: int
     height: int
+    # Lens distortion the file gave and the pinhole model leaves out: (model, params), else None.
+    distortion: tuple[str, tuple[float, ...]] | None = None
+
+    def __post_init__(self):
+        self.world_to_camera = np.array(self.world_to_camera, dtype=np.float64).reshape(4, 4)
+        self.fx, self.fy, self.cx, self.cy = (float(v) for v in (self.fx, self.fy, self.cx, self.cy))
+        self.width, self.height = int(self.width), int(self.height)
 
     def K(self) -> np.ndarray:
         """[3, 3] intrinsics."""
@@ -59,14 +67,26 @@ class Camera:
 
 
 def _pose(rotation_c2w: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """World-to-camera from a camera-to-world rotation and the camera centre."""
+    w2c = np.eye(4)
+    w2c[:3, :3] = rotation_c2w.T
+    w2c[:3, 3] = -rotation_c2w.T @ center
+    return w2c if abs(np.linalg.det(rotation_c2w) - 1.0) < 1e-9 else np.linalg.inv(_c2w(rotation_c2w, center))
+
+
+def _c2w(rotation: np.ndarray, center: np.ndarray) -> np.ndarray:
     c2w = np.eye(4)
-    c2w[:3, :3] = rotation_c2w
-    c2w[:3, 3] = center
-    return np.linalg.inv(c2w)
+    c2w[:3, :3], c2w[:3, 3] = rotation, center
+    return c2w
 
 
-def _stem(image_name: str) -> str:
-    return Path(str(image_name).replace("\\", "/")).stem if Path(str(image_name)).suffix else Path(str(image_name)).name
+def image_stem(image_name: str) -> str:
+    """A camera's name: its image's file name without folder and extension."""
+    base = PurePosixPath(str(image_name).replace("\\", "/")).name
+    return base.rsplit(".", 1)[0] if "." in base.strip(".") else base
+
+
+_stem = image_stem
 
 
 def _finish(path, cameras: list[Camera]) -> list[Camera]:
@@ -83,6 +103,9 @@ def _finish(path, cameras: list[Camera]) -> list[Camera]:
             raise CameraFormatError(path, f"camera '{cam.name}' has NaN or Inf values")
         if cam.fx <= 0 or cam.fy <= 0 or cam.width <= 0 or cam.height <= 0:
             raise CameraFormatError(path, f"camera '{cam.name}' has a non-positive focal length or size")
+        rotation = cam.world_to_camera[:3, :3]
+        if np.abs(rotation @ rotation.T - np.eye(3)).max() > 1e-2 or np.linalg.det(rotation) <= 0:
+            raise CameraFormatError(path, f"camera '{cam.name}' has a rotation that is scaled, sheared or mirrored")
     return sorted(cameras, key=lambda c: c.name)
 
 
@@ -91,6 +114,9 @@ def _read_json(path: Path):
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CameraFormatError(path, f"not readable JSON ({err})") from None
+
+
+_ENTRY_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 def read_cameras_json(path) -> list[Camera]:
@@ -108,17 +134,59 @@ def read_cameras_json(path) -> list[Camera]:
             image = str(entry.get("img_name", entry.get("id", index)))
             cameras.append(
                 Camera(
-                    _stem(image), image, _pose(rotation, center), float(entry["fx"]), float(entry["fy"]),
+                    image_stem(image), image, _pose(rotation, center), float(entry["fx"]), float(entry["fy"]),
                     float(entry.get("cx", width / 2.0)), float(entry.get("cy", height / 2.0)), width, height,
                 )
             )  # fmt: skip
-        except (KeyError, TypeError, ValueError) as err:
+        except _ENTRY_ERRORS as err:
             raise CameraFormatError(path, f"camera {index} is malformed ({type(err).__name__}: {err})") from None
     return _finish(path, cameras)
 
 
+def image_size(path) -> tuple[int, int] | None:
+    """(width, height) from a PNG or JPEG header, or None for anything else."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(1 << 16)
+    except OSError:
+        return None
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return struct.unpack(">II", head[16:24])
+    if head[:2] == b"\xff\xd8":
+        offset = 2
+        while offset + 9 < len(head):
+            if head[offset] != 0xFF:
+                return None
+            marker = head[offset + 1]
+            if marker == 0xFF:  # fill byte
+                offset += 1
+                continue
+            (length,) = struct.unpack(">H", head[offset + 2 : offset + 4])
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+                height, width = struct.unpack(">HH", head[offset + 5 : offset + 9])
+                return width, height
+            offset += 2 + length
+    return None
+
+
+def _frame_image(folder: Path, file_path: str) -> Path | None:
+    base = folder / file_path.replace("\\", "/")
+    candidates = [base] if base.suffix else []
+    candidates += [base.with_name(base.name + ext) for ext in (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+# nerfstudio distortion keys (OPENCV model) and the camera models that are not pinhole at all.
+TRANSFORMS_DISTORTION = ("k1", "k2", "p1", "p2", "k3", "k4")
+TRANSFORMS_UNSUPPORTED = ("OPENCV_FISHEYE", "EQUIRECTANGULAR", "FISHEYE", "SPHERICAL")
+
+
 def read_transforms_json(path) -> list[Camera]:
-    """nerfstudio / instant-ngp transforms.json (camera-to-world, OpenGL axes)."""
+    """nerfstudio / instant-ngp transforms.json (camera-to-world, OpenGL axes).
+
+    Intrinsics per frame or global: fl_x/fl_y/cx/cy/w/h, or camera_angle_x (and _y). Without
+    w/h the size is read from the frame's PNG or JPEG header (NeRF-synthetic style files).
+    """
     path = Path(path)
     meta = _read_json(path)
     if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list):
@@ -127,7 +195,20 @@ def read_transforms_json(path) -> list[Camera]:
     for index, frame in enumerate(meta["frames"]):
         try:
             merged = {**meta, **frame}
-            width, height = int(merged["w"]), int(merged["h"])
+            model = str(merged.get("camera_model", "OPENCV")).upper()
+            if model in TRANSFORMS_UNSUPPORTED:
+                raise CameraFormatError(path, f"camera model {model} is not a pinhole camera (undistort the images first)")
+            image = str(frame["file_path"])
+            if "w" in merged and "h" in merged:
+                width, height = int(merged["w"]), int(merged["h"])
+            else:
+                found = _frame_image(path.parent, image)
+                size = image_size(found) if found else None
+                if size is None:
+                    raise CameraFormatError(
+                        path, f"frame {index} has no w/h and its image '{image}' is not a readable PNG or JPEG next to the file"
+                    )
+                width, height = size
             if "fl_x" in merged:
                 fx = float(merged["fl_x"])
                 fy = float(merged.get("fl_y", fx))
@@ -135,14 +216,17 @@ def read_transforms_json(path) -> list[Camera]:
                 fx = 0.5 * width / math.tan(0.5 * float(merged["camera_angle_x"]))
                 fy = 0.5 * height / math.tan(0.5 * float(merged["camera_angle_y"])) if "camera_angle_y" in merged else fx
             c2w = np.array(frame["transform_matrix"], dtype=np.float64).reshape(4, 4) @ OPENGL_TO_OPENCV
-            image = str(frame["file_path"])
+            coefficients = tuple(float(merged.get(k, 0.0)) for k in TRANSFORMS_DISTORTION)
             cameras.append(
                 Camera(
-                    _stem(image), Path(image).name, np.linalg.inv(c2w), fx, fy,
+                    image_stem(image), PurePosixPath(image.replace("\\", "/")).name, np.linalg.inv(c2w), fx, fy,
                     float(merged.get("cx", width / 2.0)), float(merged.get("cy", height / 2.0)), width, height,
+                    (model, coefficients) if any(coefficients) else None,
                 )
             )  # fmt: skip
-        except (KeyError, TypeError, ValueError) as err:
+        except CameraFormatError:
+            raise
+        except (*_ENTRY_ERRORS, np.linalg.LinAlgError) as err:
             raise CameraFormatError(
                 path, f"frame {index} is malformed ({type(err).__name__}: {err}; w, h and fl_x or camera_angle_x are needed)"
             ) from None
@@ -159,50 +243,72 @@ COLMAP_IDS = {name: model_id for model_id, (name, _) in COLMAP_MODELS.items()}
 PINHOLE_LIKE = {"SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV", "FULL_OPENCV"}
 
 
-def _intrinsics(path, model: str, params) -> tuple[float, float, float, float]:
+COLMAP_PARAM_COUNTS = {name: count for name, count in COLMAP_MODELS.values()}
+
+
+def _intrinsics(path, model: str, params) -> tuple[tuple[float, float, float, float], tuple | None]:
+    """(fx, fy, cx, cy) and the distortion the pinhole model leaves out ((model, params) or None)."""
     if model not in PINHOLE_LIKE:
         raise CameraFormatError(path, f"COLMAP camera model {model} is not supported (undistort the images to PINHOLE)")
+    params = tuple(float(p) for p in params)
+    if len(params) != COLMAP_PARAM_COUNTS[model]:
+        raise CameraFormatError(path, f"a {model} camera needs {COLMAP_PARAM_COUNTS[model]} parameters, not {len(params)}")
     if model in ("SIMPLE_PINHOLE", "SIMPLE_RADIAL", "RADIAL"):
-        return params[0], params[0], params[1], params[2]
-    return params[0], params[1], params[2], params[3]
+        intr, rest = (params[0], params[0], params[1], params[2]), params[3:]
+    else:
+        intr, rest = params[:4], params[4:]
+    return intr, ((model, rest) if any(rest) else None)
 
 
-def _colmap_camera(name, q_wxyz, t, intr, width, height) -> Camera:
+class _BadEntry(ValueError):
+    """One camera entry is wrong in a way worth naming on its own (not 'malformed')."""
+
+
+def _colmap_camera(name, q_wxyz, t, intrinsics, width, height) -> Camera:
+    (intr, distortion) = intrinsics
+    q = np.asarray(q_wxyz, dtype=np.float64)
+    if not np.linalg.norm(q) > 0:
+        raise _BadEntry(f"image {name} has a zero quaternion or non-finite values")
     w2c = np.eye(4)
-    w2c[:3, :3] = quat_to_matrix(np.asarray(q_wxyz, dtype=np.float64)[None])[0]
+    w2c[:3, :3] = quat_to_matrix(q[None])[0]
     w2c[:3, 3] = t
-    return Camera(_stem(name), name, w2c, *intr, int(width), int(height))
+    return Camera(image_stem(name), name, w2c, *intr, int(width), int(height), distortion)
 
 
-def _read_colmap_text(folder: Path) -> list[Camera]:
+def _colmap_cameras_txt(file: Path) -> dict:
     intrinsics = {}
-    for line in (folder / "cameras.txt").read_text().splitlines():
-        if not line.strip() or line.startswith("#"):
+    for line in file.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.split()
         cam_id, model, width, height = int(parts[0]), parts[1], int(parts[2]), int(parts[3])
-        intrinsics[cam_id] = (_intrinsics(folder / "cameras.txt", model, [float(p) for p in parts[4:]]), width, height)
+        intrinsics[cam_id] = (_intrinsics(file, model, parts[4:]), width, height)
+    return intrinsics
+
+
+def _colmap_images_txt(file: Path, intrinsics: dict) -> list[Camera]:
+    # Two lines an image: the pose line, then its 2D points (possibly empty).
+    lines = [ln for ln in file.read_text().splitlines() if not ln.lstrip().startswith("#")]
     cameras = []
-    lines = [ln for ln in (folder / "images.txt").read_text().splitlines() if not ln.startswith("#")]
     for i in range(0, len(lines), 2):
         parts = lines[i].split()
         if not parts:
             continue
         if len(parts) < 10:
-            raise CameraFormatError(folder / "images.txt", f"malformed image line '{lines[i]}'")
+            raise CameraFormatError(file, f"malformed image line '{lines[i]}'")
         q = [float(v) for v in parts[1:5]]
         t = [float(v) for v in parts[5:8]]
         cam_id, name = int(parts[8]), " ".join(parts[9:])
         if cam_id not in intrinsics:
-            raise CameraFormatError(folder / "images.txt", f"image {name} uses unknown camera {cam_id}")
+            raise CameraFormatError(file, f"image {name} uses unknown camera {cam_id}")
         intr, width, height = intrinsics[cam_id]
         cameras.append(_colmap_camera(name, q, t, intr, width, height))
     return cameras
 
 
-def _read_colmap_binary(folder: Path) -> list[Camera]:
+def _colmap_cameras_bin(file: Path) -> dict:
     intrinsics = {}
-    raw = (folder / "cameras.bin").read_bytes()
+    raw = file.read_bytes()
     (count,), offset = struct.unpack_from("<Q", raw, 0), 8
     for _ in range(count):
         cam_id, model_id, width, height = struct.unpack_from("<iiQQ", raw, offset)
@@ -210,24 +316,41 @@ def _read_colmap_binary(folder: Path) -> list[Camera]:
         name, n_params = COLMAP_MODELS.get(model_id, (f"#{model_id}", 0))
         params = struct.unpack_from(f"<{n_params}d", raw, offset)
         offset += 8 * n_params
-        intrinsics[cam_id] = (_intrinsics(folder / "cameras.bin", name, params), width, height)
-    raw = (folder / "images.bin").read_bytes()
+        intrinsics[cam_id] = (_intrinsics(file, name, params), width, height)
+    return intrinsics
+
+
+def _colmap_images_bin(file: Path, intrinsics: dict) -> list[Camera]:
+    raw = file.read_bytes()
     (count,), offset = struct.unpack_from("<Q", raw, 0), 8
     cameras = []
     for _ in range(count):
-        values = struct.unpack_from("<i7di", raw, offset)
+        values = struct.unpack_from("<i7di", raw, offset)  # image id, qw qx qy qz, tx ty tz, camera id
         offset += 64
         end = raw.index(b"\0", offset)
         name = raw[offset:end].decode("utf-8")
         offset = end + 1
         (n_points,) = struct.unpack_from("<Q", raw, offset)
-        offset += 8 + 24 * n_points
+        offset += 8 + 24 * n_points  # x, y (double) and point3D id (int64) each
+        if offset > len(raw):
+            raise CameraFormatError(file, "is truncated")
         cam_id = values[8]
         if cam_id not in intrinsics:
-            raise CameraFormatError(folder / "images.bin", f"image {name} uses unknown camera {cam_id}")
+            raise CameraFormatError(file, f"image {name} uses unknown camera {cam_id}")
         intr, width, height = intrinsics[cam_id]
         cameras.append(_colmap_camera(name, values[1:5], values[5:8], intr, width, height))
     return cameras
+
+
+def _parse(file: Path, reader, *args):
+    try:
+        return reader(file, *args)
+    except CameraFormatError:
+        raise
+    except _BadEntry as err:
+        raise CameraFormatError(file, str(err)) from None
+    except (struct.error, ValueError, IndexError, KeyError, UnicodeDecodeError, OSError) as err:
+        raise CameraFormatError(file, f"malformed or truncated COLMAP file ({type(err).__name__}: {err})") from None
 
 
 def _colmap_folder(path: Path) -> Path | None:
@@ -242,32 +365,51 @@ def read_colmap(path) -> list[Camera]:
     path = Path(path)
     folder = _colmap_folder(path if path.is_dir() else path.parent)
     if folder is None:
-        raise CameraFormatError(path, "no COLMAP cameras.bin or cameras.txt found")
-    try:
-        if (folder / "cameras.bin").exists() and (folder / "images.bin").exists():
-            cameras = _read_colmap_binary(folder)
-        elif (folder / "images.txt").exists():
-            cameras = _read_colmap_text(folder)
-        else:
-            raise CameraFormatError(folder, "COLMAP model has cameras but no images file")
-    except (struct.error, ValueError, IndexError, UnicodeDecodeError) as err:
-        if isinstance(err, CameraFormatError):
-            raise
-        raise CameraFormatError(folder, f"COLMAP model is malformed or truncated ({err})") from None
+        raise CameraFormatError(path, "no COLMAP model here (cameras.bin or cameras.txt, also under sparse/0)")
+    if (folder / "cameras.bin").exists() and (folder / "images.bin").exists():
+        intrinsics = _parse(folder / "cameras.bin", _colmap_cameras_bin)
+        cameras = _parse(folder / "images.bin", _colmap_images_bin, intrinsics)
+    elif (folder / "cameras.txt").exists() and (folder / "images.txt").exists():
+        intrinsics = _parse(folder / "cameras.txt", _colmap_cameras_txt)
+        cameras = _parse(folder / "images.txt", _colmap_images_txt, intrinsics)
+    else:
+        raise CameraFormatError(folder, "COLMAP model lacks its images file (images.bin or images.txt beside cameras)")
     return _finish(folder, cameras)
 
 
-def load_cameras(path) -> list[Camera]:
-    """Cameras from any supported file or folder, sorted by name."""
+def distortion_warning(cameras: list[Camera]) -> str | None:
+    """One line saying which cameras carry lens distortion that the pinhole model ignores."""
+    distorted = [c for c in cameras if c.distortion is not None]
+    if not distorted:
+        return None
+    models = ", ".join(sorted({c.distortion[0] for c in distorted}))
+    return (
+        f"{len(distorted)} of {len(cameras)} cameras have {models} lens distortion, which is ignored "
+        "(masks match undistorted images; undistort them, e.g. with COLMAP's image_undistorter)"
+    )
+
+
+def load_cameras(path, warnings: list[str] | None = None) -> list[Camera]:
+    """Cameras from any supported file or folder, sorted by name.
+
+    3DGS cameras.json, COLMAP sparse models (text or binary; the sparse/0 folder, sparse/ or
+    the dataset root, or a file inside), nerfstudio / instant-ngp transforms.json. Problems
+    that do not stop the import (ignored lens distortion) are appended to `warnings`.
+    """
     path = Path(path)
     if not path.exists():
-        raise CameraFormatError(path, f"not found ({path})")
+        raise CameraFormatError(path, "not found")
     if path.is_dir() or path.suffix in (".bin", ".txt"):
-        return read_colmap(path)
-    if path.suffix.lower() == ".json":
+        cameras = read_colmap(path)
+    elif path.suffix.lower() == ".json":
         data = _read_json(path)
-        return read_transforms_json(path) if isinstance(data, dict) else read_cameras_json(path)
-    raise CameraFormatError(path, "unknown camera format (use cameras.json, transforms.json or a COLMAP sparse folder)")
+        cameras = read_transforms_json(path) if isinstance(data, dict) else read_cameras_json(path)
+    else:
+        raise CameraFormatError(path, "unknown camera format (use cameras.json, transforms.json or a COLMAP sparse folder)")
+    message = distortion_warning(cameras)
+    if message and warnings is not None:
+        warnings.append(message)
+    return cameras
 
 
 def save_cameras_json(path, cameras: list[Camera]) -> None:
@@ -286,6 +428,7 @@ def save_cameras_json(path, cameras: list[Camera]) -> None:
 
 
 def save_transforms_json(path, cameras: list[Camera]) -> None:
+    """Write a nerfstudio transforms.json (per-frame intrinsics, camera-to-world in OpenGL axes)."""
     frames = []
     for cam in cameras:
         frames.append(
@@ -297,27 +440,50 @@ def save_transforms_json(path, cameras: list[Camera]) -> None:
     Path(path).write_text(json.dumps({"camera_model": "OPENCV", "frames": frames}, indent=1))
 
 
+def _colmap_model(cam: Camera) -> tuple[str, tuple[float, ...]]:
+    """The COLMAP model and parameters to write for `cam` (PINHOLE unless it carries distortion)."""
+    if cam.distortion is None or cam.distortion[0] not in PINHOLE_LIKE:
+        return "PINHOLE", (cam.fx, cam.fy, cam.cx, cam.cy)
+    model, rest = cam.distortion
+    if model in ("SIMPLE_PINHOLE", "SIMPLE_RADIAL", "RADIAL"):
+        params = (cam.fx, cam.cx, cam.cy, *rest)
+    else:
+        params = (cam.fx, cam.fy, cam.cx, cam.cy, *rest)
+    if len(params) != COLMAP_PARAM_COUNTS[model]:
+        raise ValueError(f"camera '{cam.name}': {model} needs {COLMAP_PARAM_COUNTS[model]} parameters")
+    return model, tuple(float(p) for p in params)
+
+
 def save_colmap(folder, cameras: list[Camera], binary: bool = False) -> None:
-    """Write a COLMAP sparse model (PINHOLE cameras, no points), text or binary."""
+    """Write a COLMAP sparse model (no points), text or binary.
+
+    Cameras are PINHOLE, or the COLMAP model their `distortion` names (then fx = fy is assumed
+    for the single-focal models).
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     quats = matrix_to_quat(np.stack([c.world_to_camera[:3, :3] for c in cameras]))
+    models = [_colmap_model(cam) for cam in cameras]
     if binary:
-        cams = struct.pack("<Q", len(cameras))
-        imgs = struct.pack("<Q", len(cameras))
-        for i, (cam, q) in enumerate(zip(cameras, quats, strict=True), start=1):
-            cams += struct.pack("<iiQQ4d", i, COLMAP_IDS["PINHOLE"], cam.width, cam.height, cam.fx, cam.fy, cam.cx, cam.cy)
-            imgs += struct.pack("<i7di", i, *q, *cam.world_to_camera[:3, 3], i) + cam.image_name.encode() + b"\0"
-            imgs += struct.pack("<Q", 0)
-        (folder / "cameras.bin").write_bytes(cams)
-        (folder / "images.bin").write_bytes(imgs)
+        cams = [struct.pack("<Q", len(cameras))]
+        imgs = [struct.pack("<Q", len(cameras))]
+        for i, (cam, q, (model, params)) in enumerate(zip(cameras, quats, models, strict=True), start=1):
+            cams.append(struct.pack(f"<iiQQ{len(params)}d", i, COLMAP_IDS[model], cam.width, cam.height, *params))
+            imgs.append(struct.pack("<i7di", i, *q, *cam.world_to_camera[:3, 3], i) + cam.image_name.encode() + b"\0")
+            imgs.append(struct.pack("<Q", 0))
+        (folder / "cameras.bin").write_bytes(b"".join(cams))
+        (folder / "images.bin").write_bytes(b"".join(imgs))
         return
-    cam_lines = ["# Camera list: CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]"]
-    img_lines = ["# Image list: IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME"]
-    for i, (cam, q) in enumerate(zip(cameras, quats, strict=True), start=1):
-        cam_lines.append(f"{i} PINHOLE {cam.width} {cam.height} {cam.fx!r} {cam.fy!r} {cam.cx!r} {cam.cy!r}")
-        t = cam.world_to_camera[:3, 3]
-        img_lines.append(f"{i} {q[0]!r} {q[1]!r} {q[2]!r} {q[3]!r} {t[0]!r} {t[1]!r} {t[2]!r} {i} {cam.image_name}")
+    cam_lines = ["# Camera list with one line of data per camera:", "#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]"]
+    img_lines = [
+        "# Image list with two lines of data per image:",
+        "#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME",
+        "#   POINTS2D[] as (X, Y, POINT3D_ID)",
+    ]
+    for i, (cam, q, (model, params)) in enumerate(zip(cameras, quats, models, strict=True), start=1):
+        cam_lines.append(f"{i} {model} {cam.width} {cam.height} " + " ".join(repr(float(p)) for p in params))
+        pose = " ".join(repr(float(v)) for v in (*q, *cam.world_to_camera[:3, 3]))
+        img_lines.append(f"{i} {pose} {i} {cam.image_name}")
         img_lines.append("")
     (folder / "cameras.txt").write_text("\n".join(cam_lines) + "\n")
     (folder / "images.txt").write_text("\n".join(img_lines) + "\n")
@@ -329,20 +495,22 @@ def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     forward = target - eye
     forward /= np.linalg.norm(forward)
     right = np.cross(forward, up)
-    if np.linalg.norm(right) < 1e-9:  # looking straight along `up`
-        right = np.cross(forward, np.roll(up, 1))
+    if np.linalg.norm(right) < 1e-9 * np.linalg.norm(up):  # looking straight along `up`
+        right = np.cross(forward, np.eye(3)[np.argmin(np.abs(forward))])
     right /= np.linalg.norm(right)
     down = np.cross(forward, right)
-    c2w = np.eye(4)
-    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, down, forward, eye
-    return np.linalg.inv(c2w)
+    return _pose(np.stack([right, down, forward], axis=1), eye)
 
 
 def orbit_cameras(
     center, radius: float, n: int, width: int = 256, height: int = 256, fov_deg: float = 50.0,
     up=(0.0, 0.0, 1.0), elevation_deg: tuple[float, float] = (-30.0, 60.0), name_prefix: str = "orbit",
 ) -> list[Camera]:  # fmt: skip
-    """`n` cameras on a sphere band around `center` (a golden spiral), all looking at it."""
+    """`n` cameras on a sphere band around `center` (a golden spiral), all looking at it.
+
+    `fov_deg` is the horizontal field of view; `elevation_deg` the band's lowest and highest
+    elevation above the plane normal to `up`. Deterministic: the same arguments give the same cameras.
+    """
     up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
     helper = np.array([1.0, 0.0, 0.0]) if abs(up[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
     e1 = np.cross(up, helper)
