@@ -46,3 +46,18 @@ def label_masks(cameras, labels_on: np.ndarray, client: BackendClient | None = N
         if own:
             client.close()
     return [np.where(rgb[:, :, 0] > 127, 255, 0).astype(np.uint8) for rgb, _ in renders]
+
+
+def fruit_label_maps(cameras, labels: np.ndarray | None = None, client: BackendClient | None = None) -> list[np.ndarray]:
+    """int32 label maps (ids 0..8) of the hand labels (or `labels`), rendered occlusion-aware."""
+    from masksplat_blender.core.labels import render_label_maps
+
+    data = read_splats(SAMPLE)
+    labels = fruit_labels() if labels is None else labels
+    own = client is None
+    client = client or BackendClient(sys.executable, device="cpu")
+    try:
+        return render_label_maps(lambda sh: render_views(client, gaussian_arrays(data), sh, cameras), labels, int(labels.max()) + 1)
+    finally:
+        if own:
+            client.close()

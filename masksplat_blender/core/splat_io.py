@@ -402,3 +402,15 @@ def write_ply(path, data: SplatData, keep: np.ndarray | None = None) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def append_int_property(vertices: np.ndarray, name: str, values: np.ndarray, byte_order: str = "<") -> np.ndarray:
+    """A copy of `vertices` with one more int32 property `name` appended last (e.g. `ms_label`)."""
+    if name in vertices.dtype.names:
+        raise SplatFileError(f"property '{name}' already exists")
+    dtype = np.dtype(vertices.dtype.descr + [(name, f"{byte_order}i4")])
+    out = np.empty(vertices.shape[0], dtype=dtype)
+    for field_name in vertices.dtype.names:
+        out[field_name] = vertices[field_name]
+    out[name] = values
+    return out

@@ -13,6 +13,8 @@ NODE_GROUP_NAME = "MaskSplat Display"
 MATERIAL_NAME = "MaskSplat Splat"
 MODIFIER_NAME = "MaskSplat Display"
 SH_C0 = 0.28209479177387814
+SHOW_LABELS = "Show Labels"
+LABEL_COLOUR = "ms_label_color"
 
 
 def _named_float(tree, name: str, location):
@@ -44,6 +46,8 @@ def _build_node_group() -> bpy.types.NodeTree:
     size.default_value = 1.5
     size.min_value = 0.0
     size.description = "Point radius in standard deviations of each splat"
+    show_labels = tree.interface.new_socket(SHOW_LABELS, in_out="INPUT", socket_type="NodeSocketBool")
+    show_labels.description = "Colour each point by its label (the ms_label_color attribute) instead of its own colour"
     tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
     nodes, links = tree.nodes, tree.links
     group_in = nodes.new("NodeGroupInput")
@@ -73,13 +77,24 @@ def _build_node_group() -> bpy.types.NodeTree:
     colour.inputs[1].default_value = (SH_C0, SH_C0, SH_C0)
     colour.inputs[2].default_value = (0.5, 0.5, 0.5)
 
+    label_colour = nodes.new("GeometryNodeInputNamedAttribute")
+    label_colour.data_type = "FLOAT_VECTOR"
+    label_colour.inputs["Name"].default_value = LABEL_COLOUR
+    label_colour.location = (-200, 500)
+    switch = nodes.new("GeometryNodeSwitch")
+    switch.input_type = "VECTOR"
+    switch.location = (-50, 350)
+    links.new(group_in.outputs[SHOW_LABELS], switch.inputs["Switch"])
+    links.new(colour.outputs[0], switch.inputs["False"])
+    links.new(label_colour.outputs["Attribute"], switch.inputs["True"])
+
     store_colour = nodes.new("GeometryNodeStoreNamedAttribute")
     store_colour.data_type = "FLOAT_VECTOR"
     store_colour.domain = "POINT"
     store_colour.location = (100, 0)
     store_colour.inputs["Name"].default_value = "ms_color"
     links.new(to_points.outputs["Points"], store_colour.inputs["Geometry"])
-    links.new(colour.outputs[0], store_colour.inputs["Value"])
+    links.new(switch.outputs[0], store_colour.inputs["Value"])
 
     # Opacity: sigmoid(logit) = 1 / (1 + exp(-logit)).
     logit = _named_float(tree, "opacity", (-650, -600))
@@ -142,8 +157,11 @@ def _material() -> bpy.types.Material:
 
 
 def display_node_group() -> bpy.types.NodeTree:
-    """The shared display node group, built once per file."""
+    """The shared display node group, built once per file (rebuilt if an older version lacks a socket)."""
     tree = bpy.data.node_groups.get(NODE_GROUP_NAME)
+    if tree is not None and SHOW_LABELS not in tree.interface.items_tree:
+        tree.name = f"{NODE_GROUP_NAME} (old)"
+        tree = None
     return tree if tree is not None else _build_node_group()
 
 
@@ -153,3 +171,15 @@ def setup_display(obj: bpy.types.Object) -> None:
     if modifier is None:
         modifier = obj.modifiers.new(MODIFIER_NAME, "NODES")
     modifier.node_group = display_node_group()
+
+
+def set_show_labels(obj: bpy.types.Object, show: bool) -> None:
+    """Switch the display between the splats' own colours and their label colours."""
+    modifier = obj.modifiers.get(MODIFIER_NAME)
+    if modifier is None:
+        return
+    if modifier.node_group is None or SHOW_LABELS not in modifier.node_group.interface.items_tree:
+        setup_display(obj)
+    socket = modifier.node_group.interface.items_tree[SHOW_LABELS]
+    modifier[socket.identifier] = bool(show)
+    obj.update_tag()

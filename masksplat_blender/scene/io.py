@@ -12,7 +12,7 @@ import numpy as np
 from mathutils import Matrix
 
 from ..core.cameras import load_cameras
-from ..core.splat_io import read_splats, write_ply
+from ..core.splat_io import append_int_property, read_splats, write_ply
 from . import cameras as scene_cameras
 from .splat_object import AXES_MATRICES, create_splat_object, is_splat_object, splat_data_from_object
 
@@ -52,8 +52,14 @@ def splat_object_for_export(context) -> bpy.types.Object | None:
     return obj if is_splat_object(obj) else None
 
 
-def export_splats(obj: bpy.types.Object, filepath: str, apply_transform: bool = True, which: str = "ALL") -> str:
-    """Write the object's Gaussians (all, or only the selected or unselected ones) to `filepath`."""
+def export_splats(
+    obj: bpy.types.Object, filepath: str, apply_transform: bool = True, which: str = "ALL", label_property: bool = False
+) -> str:
+    """Write the object's Gaussians (all, or only the selected or unselected ones) to `filepath`.
+
+    With `label_property`, each Gaussian's label (`ms_label`, -1 unseen) is appended last
+    as an int32 property (or refreshed, when the file already had one).
+    """
     if obj is None or not is_splat_object(obj):
         raise ValueError("select a splat object to export (import one with File > Import > Gaussian Splats)")
     if obj.mode == "EDIT":
@@ -66,7 +72,13 @@ def export_splats(obj: bpy.types.Object, filepath: str, apply_transform: bool = 
             keep = ~keep
         if not keep.any():
             raise ValueError(f"no {which.lower()} Gaussians to export")
+    if label_property and "ms_label" not in obj.data.attributes:
+        raise ValueError(f"'{obj.name}' has no labels to write: run Compute Labels or Transfer Labels first")
     data = splat_data_from_object(obj, apply_transform=apply_transform)
+    if label_property and "ms_label" not in data.vertices.dtype.names:
+        labels = np.empty(data.count, dtype=np.int32)
+        obj.data.attributes["ms_label"].data.foreach_get("value", labels)
+        data.vertices = append_int_property(data.vertices, "ms_label", labels, data.byte_order)
     write_ply(filepath, data, keep=keep)
     kept = data.count if keep is None else int(np.count_nonzero(keep))
     return f"Exported {kept:,} Gaussians to {Path(filepath).name}"

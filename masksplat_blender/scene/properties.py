@@ -5,7 +5,30 @@ property definitions, and their update callbacks must resolve in this module.
 """
 
 import bpy
-from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    FloatProperty,
+    FloatVectorProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+
+class MaskSplatLabel(bpy.types.PropertyGroup):
+    """One entry of a splat object's label set (its `name` is the label's name)."""
+
+    color: FloatVectorProperty(
+        name="Colour",
+        subtype="COLOR",
+        size=3,
+        min=0.0,
+        max=1.0,
+        default=(0.5, 0.5, 0.5),
+        description="How this label shows in the viewport and in painted label maps",
+        update=lambda self, context: _recolour(self, context),
+    )
 
 
 class MaskSplatObjectProperties(bpy.types.PropertyGroup):
@@ -56,9 +79,26 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
         default=True,
         update=lambda self, context: _reselect(self, context),
     )
+    labels: CollectionProperty(
+        type=MaskSplatLabel,
+        name="Labels",
+        description="The label set: label 0 is background, then up to 32 named labels (parts, affordances)",
+    )
+    active_label: IntProperty(name="Active Label", default=0, min=0, description="The label painting and selecting use")
+    show_labels: BoolProperty(
+        name="Colour by Label",
+        description="Show each Gaussian in its label's colour instead of its own (after Compute Labels)",
+        default=False,
+        update=lambda self, context: _recolour(self, context),
+    )
     prune_report: StringProperty(name="Prune Report", options={"HIDDEN"}, description="The last Prune Splats quality report (JSON)")
     # Camera objects: the mask painted or loaded for them, and the OpenCV intrinsics they were made from.
     mask: PointerProperty(name="Mask", type=bpy.types.Image, description="This camera's mask (red: object, blue: ignore)")
+    label_map: PointerProperty(
+        name="Label Map",
+        type=bpy.types.Image,
+        description="This camera's label ids per pixel (0 = background), painted, loaded or transferred",
+    )
     is_camera: BoolProperty(name="MaskSplat Camera", default=False, options={"HIDDEN"})
     image_name: StringProperty(name="Image Name", description="Image file this camera saw, as named in the camera file")
     width: IntProperty(name="Width", min=1, default=1920)
@@ -78,7 +118,16 @@ def _reselect(props, context) -> None:
         apply_selection(obj)
 
 
-CLASSES = (MaskSplatObjectProperties,)
+def _recolour(props, context) -> None:
+    """Label colours or the display switch changed: refresh the viewport colours."""
+    from .labels import refresh_label_display
+
+    obj = props.id_data
+    if obj is not None and obj.type == "MESH":
+        refresh_label_display(obj)
+
+
+CLASSES = (MaskSplatLabel, MaskSplatObjectProperties)
 
 
 def register() -> None:

@@ -5,10 +5,20 @@ from __future__ import annotations
 import bpy
 
 from ..scene import properties
-from . import backend_ops, io_ops, paint, panels, preferences, preview_ops, prune_ops, selection_ops
+from . import (
+    backend_ops,
+    io_ops,
+    label_ops,
+    paint,
+    panels,
+    preferences,
+    preview_ops,
+    prune_ops,
+    selection_ops,
+)
 
 # Registered in this order, unregistered in reverse.
-MODULES = (properties, preferences, backend_ops, io_ops, selection_ops, preview_ops, paint, prune_ops, panels)
+MODULES = (properties, preferences, backend_ops, io_ops, selection_ops, label_ops, preview_ops, paint, prune_ops, panels)
 
 
 def register() -> None:

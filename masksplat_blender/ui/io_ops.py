@@ -66,6 +66,11 @@ class MASKSPLAT_OT_export_splats(bpy.types.Operator, ExportHelper):
         description="Bake moves, rotations and scales made in Blender into positions, rotations, scales and SH",
         default=True,
     )
+    label_property: BoolProperty(
+        name="Write Labels",
+        description="Append each Gaussian's label (after Compute Labels or Transfer Labels) as an int32 ms_label property",
+        default=False,
+    )
 
     @classmethod
     def poll(cls, context):
@@ -74,7 +79,9 @@ class MASKSPLAT_OT_export_splats(bpy.types.Operator, ExportHelper):
     def execute(self, context):
         obj = scene_io.splat_object_for_export(context)
         try:
-            summary = scene_io.export_splats(obj, self.filepath, apply_transform=self.apply_transform, which=self.gaussians)
+            summary = scene_io.export_splats(
+                obj, self.filepath, apply_transform=self.apply_transform, which=self.gaussians, label_property=self.label_property
+            )
         except (OSError, ValueError) as err:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}

@@ -44,6 +44,7 @@ class MASKSPLAT_PT_main(bpy.types.Panel):
         row = layout.row(align=True)
         row.operator("masksplat.delete_selected", text="Delete", icon="TRASH")
         row.operator("masksplat.separate_selected", text="Separate", icon="MOD_EXPLODE")
+        draw_labels(layout, obj)
         layout.operator("masksplat.prune_splats", icon="TRASH")
         if obj.masksplat.prune_report:
             import json
@@ -56,4 +57,37 @@ class MASKSPLAT_PT_main(bpy.types.Panel):
         layout.operator("masksplat.export_splats", icon="EXPORT")
 
 
-CLASSES = (MASKSPLAT_PT_main,)
+class MASKSPLAT_UL_labels(bpy.types.UIList):
+    """The label set: id, colour and name of each label."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
+        row = layout.row(align=True)
+        row.label(text=str(index))
+        row.prop(item, "color", text="")
+        row.prop(item, "name", text="", emboss=False)
+
+
+def draw_labels(layout, obj) -> None:
+    """Several labels: the label set, where label maps come from, and what to do with them."""
+    box = layout.box()
+    box.label(text="Labels", icon="COLOR")
+    if len(obj.masksplat.labels):
+        row = box.row()
+        row.template_list("MASKSPLAT_UL_labels", "", obj.masksplat, "labels", obj.masksplat, "active_label", rows=3)
+        col = row.column(align=True)
+        col.operator("masksplat.add_label", text="", icon="ADD")
+        col.operator("masksplat.remove_label", text="", icon="REMOVE")
+    else:
+        box.operator("masksplat.add_label", icon="ADD")
+    col = box.column(align=True)
+    col.operator("masksplat.load_label_maps", icon="IMAGE_DATA")
+    col.operator("masksplat.transfer_labels", icon="SHADERFX")
+    col.operator("masksplat.compute_labels", icon="GROUP_VERTEX")
+    row = box.row(align=True)
+    row.operator("masksplat.select_label", text="Select Label").action = "SET"
+    row.operator("masksplat.select_label", text="", icon="ADD").action = "ADD"
+    row.operator("masksplat.select_label", text="", icon="REMOVE").action = "REMOVE"
+    box.prop(obj.masksplat, "show_labels")
+
+
+CLASSES = (MASKSPLAT_UL_labels, MASKSPLAT_PT_main)

@@ -28,6 +28,17 @@ class MaskSplatPreferences(bpy.types.AddonPreferences):
         default="auto",
     )
 
+    feature_model: StringProperty(
+        name="Feature Model",
+        description="DINOv2 weights for Transfer Labels: a local folder (config.json + model.safetensors) or a model id "
+        "such as facebook/dinov2-small found in the Model Cache. Nothing is downloaded unless you press Download Model",
+    )
+    feature_cache: StringProperty(
+        name="Model Cache",
+        subtype="DIR_PATH",
+        description="A Hugging Face cache folder to look model ids up in (empty: the default cache)",
+    )
+
     def draw(self, context):
         layout = self.layout
         layout.prop(self, "backend_python")
@@ -36,6 +47,11 @@ class MaskSplatPreferences(bpy.types.AddonPreferences):
         row.operator("masksplat.install_backend", text="Install Backend (CPU)").flavour = "cpu"
         row.operator("masksplat.install_backend", text="Install Backend (CUDA)").flavour = "cuda"
         row.operator("masksplat.check_backend")
+        box = layout.box()
+        box.label(text="Label transfer (DINOv2)")
+        box.prop(self, "feature_model")
+        box.prop(self, "feature_cache")
+        box.operator("masksplat.download_model", icon="IMPORT")
 
 
 CLASSES = (MaskSplatPreferences,)

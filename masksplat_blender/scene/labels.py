@@ -1,0 +1,183 @@
+"""Label sets, per-camera label maps and K-label votes on splat objects.
+
+The label set lives on the object (`obj.masksplat.labels`: label 0 is background, then
+up to 32 named labels). A camera's label map is a Blender image
+(`camera_object.masksplat.label_map`, packed so it is saved with the .blend) whose red
+channel holds label id / 255, so it survives saving as an 8-bit PNG. Votes are point
+attributes `ms_vote_<k>` (float) and the label `ms_label` (int, -1 where no view saw the
+Gaussian), so they are saved with the .blend and survive Undo.
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from ..core.labels import (
+    MAX_LABELS,
+    LabelError,
+    check_label_map,
+    default_colours,
+    label_ids_from_pixels,
+    one_hot,
+)
+from ..core.votes import argmax_labels
+from .cameras import camera_from_object, camera_resolution
+from .display import LABEL_COLOUR, set_show_labels
+from .selection import occluders, scene_cameras, set_vertex_selection, world_gaussians
+
+LABEL_ATTRIBUTE = "ms_label"
+VOTE_PREFIX = "ms_vote_"
+UNSEEN_COLOUR = (0.05, 0.05, 0.05)
+
+
+def ensure_label_set(obj: bpy.types.Object, count: int, names: list[str] | None = None) -> None:
+    """Grow the label set to `count` ids (background first); existing labels are kept."""
+    if count > MAX_LABELS + 1:
+        raise LabelError(f"at most {MAX_LABELS} labels (plus background) are supported, {count - 1} were asked for")
+    labels = obj.masksplat.labels
+    colours = default_colours(max(count, len(labels)))
+    while len(labels) < count:
+        index = len(labels)
+        item = labels.add()
+        item.name = names[index] if names and index < len(names) else ("Background" if index == 0 else f"Label {index}")
+        item.color = colours[index]
+
+
+def label_names(obj: bpy.types.Object) -> list[str]:
+    return [item.name for item in obj.masksplat.labels]
+
+
+def set_camera_label_map(cam_obj: bpy.types.Object, ids: np.ndarray) -> bpy.types.Image:
+    """Store label ids [H, W] (top row first) on the camera as a packed image."""
+    width, height, _, _ = camera_resolution(cam_obj, bpy.context.scene)
+    ids = np.asarray(ids)
+    check_label_map(cam_obj.name, ids, MAX_LABELS + 1, width, height)
+    image = cam_obj.masksplat.label_map
+    if image is None or tuple(image.size) != (width, height):
+        image = bpy.data.images.new(f"MaskSplat Labels {cam_obj.name}", width, height, alpha=True)
+        image.colorspace_settings.name = "Non-Color"
+        cam_obj.masksplat.label_map = image
+    rgba = np.zeros((height, width, 4), dtype=np.float32)
+    rgba[:, :, 0] = ids.astype(np.float32) / 255.0
+    rgba[:, :, 3] = 1.0
+    image.pixels.foreach_set(np.ascontiguousarray(rgba[::-1]).ravel())
+    image.update()
+    image.pack()
+    return image
+
+
+def camera_label_map(cam_obj: bpy.types.Object) -> np.ndarray | None:
+    """int32 [H, W] label ids of a camera (top row first), or None without a label map."""
+    image = cam_obj.masksplat.label_map
+    if image is None:
+        return None
+    width, height = image.size
+    pixels = np.empty(width * height * image.channels, dtype=np.float32)
+    image.pixels.foreach_get(pixels)
+    pixels = pixels.reshape(height, width, image.channels)[::-1]
+    return label_ids_from_pixels(pixels, f"label map of camera '{cam_obj.name}'")
+
+
+def labelled_cameras(obj, scene) -> list[bpy.types.Object]:
+    return [cam for cam in scene_cameras(obj, scene) if cam.masksplat.label_map is not None]
+
+
+class LabelPlan:
+    """A K-label vote computation gathered from Blender on the main thread; `run` touches
+    no Blender data, so a modal operator can run it in a worker thread."""
+
+    def __init__(self, obj, scene, num_labels: int | None = None):
+        cams = labelled_cameras(obj, scene)
+        if not cams:
+            raise LabelError(f"no camera of '{obj.name}' has a label map yet: load, paint or transfer labels first")
+        maps = [camera_label_map(cam) for cam in cams]
+        largest = max(int(m.max(initial=0)) for m in maps)
+        self.num_labels = max(num_labels or len(obj.masksplat.labels), largest + 1, 2)
+        if self.num_labels > MAX_LABELS + 1:
+            raise LabelError(f"label maps use label {largest}, but at most {MAX_LABELS} labels (plus background) are supported")
+        self.cameras = [camera_from_object(cam, scene) for cam in cams]
+        for cam, ids in zip(self.cameras, maps, strict=True):
+            check_label_map(cam.name, ids, self.num_labels, cam.width, cam.height)
+        self.maps = maps
+        target = world_gaussians(obj)
+        others = [world_gaussians(o) for o in occluders(obj, scene)]
+        self.count = len(target["means"])
+        self.arrays = {k: np.concatenate([target[k], *(o[k] for o in others)]) for k in target}
+
+    def run(self, compute, progress=None, cancel_check=None) -> np.ndarray:
+        """Votes [N, K] over every labelled view in one backend request.
+
+        compute(arrays, cameras, masks, progress, cancel_check) -> votes [M, K].
+        """
+        masks = [one_hot(ids, self.num_labels) for ids in self.maps]
+        return compute(self.arrays, self.cameras, masks, progress, cancel_check)[: self.count]
+
+
+def store_label_votes(obj: bpy.types.Object, votes: np.ndarray) -> np.ndarray:
+    """Write `ms_vote_<k>` and `ms_label`; grow the label set to cover every column."""
+    mesh = obj.data
+    votes = np.asarray(votes, dtype=np.float32)
+    ensure_label_set(obj, votes.shape[1])
+    for name in [a.name for a in mesh.attributes if a.name.startswith(VOTE_PREFIX)]:
+        if int(name[len(VOTE_PREFIX) :]) >= votes.shape[1]:
+            mesh.attributes.remove(mesh.attributes[name])
+    for k in range(votes.shape[1]):
+        attribute = mesh.attributes.get(f"{VOTE_PREFIX}{k}") or mesh.attributes.new(f"{VOTE_PREFIX}{k}", "FLOAT", "POINT")
+        attribute.data.foreach_set("value", np.ascontiguousarray(votes[:, k]))
+    labels = argmax_labels(votes)
+    attribute = mesh.attributes.get(LABEL_ATTRIBUTE) or mesh.attributes.new(LABEL_ATTRIBUTE, "INT", "POINT")
+    attribute.data.foreach_set("value", labels)
+    refresh_label_display(obj)
+    return labels
+
+
+def has_labels(obj) -> bool:
+    return obj is not None and obj.type == "MESH" and LABEL_ATTRIBUTE in obj.data.attributes
+
+
+def stored_labels(obj) -> np.ndarray:
+    values = np.empty(len(obj.data.vertices), dtype=np.int32)
+    obj.data.attributes[LABEL_ATTRIBUTE].data.foreach_get("value", values)
+    return values
+
+
+def stored_label_votes(obj) -> np.ndarray:
+    """float32 [N, K] votes from the `ms_vote_<k>` attributes."""
+    names = sorted((a.name for a in obj.data.attributes if a.name.startswith(VOTE_PREFIX)), key=lambda n: int(n[len(VOTE_PREFIX) :]))
+    votes = np.empty((len(obj.data.vertices), len(names)), dtype=np.float32)
+    for k, name in enumerate(names):
+        column = np.empty(len(obj.data.vertices), dtype=np.float32)
+        obj.data.attributes[name].data.foreach_get("value", column)
+        votes[:, k] = column
+    return votes
+
+
+def select_label(obj: bpy.types.Object, label: int, action: str = "SET") -> int:
+    """Select the Gaussians of one label: SET replaces the selection, ADD extends it,
+    REMOVE takes them out. Returns how many Gaussians carry the label."""
+    from .selection import vertex_selection
+
+    if not has_labels(obj):
+        raise LabelError(f"'{obj.name}' has no labels yet: run Compute Labels first")
+    chosen = stored_labels(obj) == label
+    current = vertex_selection(obj)
+    selected = {"SET": chosen, "ADD": current | chosen, "REMOVE": current & ~chosen}[action]
+    set_vertex_selection(obj, selected)
+    return int(chosen.sum())
+
+
+def refresh_label_display(obj: bpy.types.Object) -> None:
+    """Write each Gaussian's label colour (`ms_label_color`) and switch the display to it
+    when "Colour by Label" is on (one array write, no per-vertex Python)."""
+    show = obj.masksplat.show_labels and has_labels(obj)
+    if show:
+        colours = np.array([tuple(item.color) for item in obj.masksplat.labels] or [(0.5, 0.5, 0.5)], dtype=np.float32)
+        labels = stored_labels(obj)
+        table = np.vstack([colours, np.array(UNSEEN_COLOUR, dtype=np.float32)])  # -1 indexes the last row
+        per_point = table[np.where(labels < len(colours), labels, -1)]
+        mesh = obj.data
+        attribute = mesh.attributes.get(LABEL_COLOUR) or mesh.attributes.new(LABEL_COLOUR, "FLOAT_VECTOR", "POINT")
+        attribute.data.foreach_set("vector", np.ascontiguousarray(per_point).ravel())
+        mesh.update()
+    set_show_labels(obj, show)

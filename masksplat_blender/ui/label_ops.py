@@ -1,0 +1,392 @@
+"""Several labels at once, and label transfer with DINOv2 features. Thin: the work is in scene/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+import numpy as np
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
+
+from ..client import BackendError, compute_votes, render_views
+from ..core.labels import MAX_LABELS, LabelError, label_ids_from_pixels
+from ..core.masks import MaskError, match_mask_files
+from ..scene import labels as scene_labels
+from ..scene.cameras import camera_from_object, camera_resolution
+from ..scene.masks import read_image_file
+from ..scene.selection import scene_cameras, world_gaussians, world_sh
+from ..scene.splat_object import is_splat_object
+from .backend_ops import backend_client
+from .modal import BackgroundWork
+from .preferences import get_preferences
+from .selection_ops import _ObjectMode
+
+DEVICE_ITEMS = (
+    ("PREFERENCES", "Preferences", "The device chosen in the add-on preferences"),
+    ("auto", "Automatic", "gsplat on CUDA when available, else the CPU"),
+    ("cpu", "CPU", "MaskSplat's CPU rasterizer"),
+    ("cuda", "CUDA", "gsplat on an NVIDIA GPU"),
+)
+
+
+def _splat_poll(context) -> bool:
+    return is_splat_object(context.active_object)
+
+
+def read_label_file(path) -> np.ndarray:
+    """int32 [H, W] label ids from an image file of ids (8-bit PNG: 0 background, 1..K)."""
+    return label_ids_from_pixels(read_image_file(path), Path(path).name)
+
+
+class MASKSPLAT_OT_add_label(bpy.types.Operator):
+    """Add a label to the active splat object's label set"""
+
+    bl_idname = "masksplat.add_label"
+    bl_label = "Add Label"
+    bl_options = {"REGISTER", "UNDO"}
+
+    name: StringProperty(name="Name", default="")
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_poll(context)
+
+    def execute(self, context):
+        obj = context.active_object
+        count = max(len(obj.masksplat.labels), 1) + 1
+        try:
+            scene_labels.ensure_label_set(obj, count)
+        except LabelError as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        if self.name:
+            obj.masksplat.labels[count - 1].name = self.name
+        obj.masksplat.active_label = count - 1
+        return {"FINISHED"}
+
+
+class MASKSPLAT_OT_remove_label(bpy.types.Operator):
+    """Remove the last label of the set (label ids are pixel values in label maps, so only the last can go)"""
+
+    bl_idname = "masksplat.remove_label"
+    bl_label = "Remove Label"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_poll(context) and len(context.active_object.masksplat.labels) > 1
+
+    def execute(self, context):
+        props = context.active_object.masksplat
+        props.labels.remove(len(props.labels) - 1)
+        props.active_label = min(props.active_label, len(props.labels) - 1)
+        return {"FINISHED"}
+
+
+class MASKSPLAT_OT_load_label_maps(bpy.types.Operator):
+    """Load label-id images named after the cameras (8-bit PNG: 0 background, 1..K labels; e.g. SAM instance ids)"""
+
+    bl_idname = "masksplat.load_label_maps"
+    bl_label = "Load Label Maps"
+    bl_options = {"REGISTER", "UNDO"}
+
+    directory: StringProperty(name="Folder", subtype="DIR_PATH")
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_poll(context)
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        obj = context.active_object
+        cameras = scene_cameras(obj, context.scene)
+        if not cameras:
+            self.report({"ERROR"}, f"'{obj.name}' has no cameras: import or add cameras first")
+            return {"CANCELLED"}
+        by_name = {cam.masksplat.image_name.rsplit(".", 1)[0] if cam.masksplat.image_name else cam.name: cam for cam in cameras}
+        try:
+            files = match_mask_files(Path(bpy.path.abspath(self.directory)), by_name)
+            loaded = {}
+            for name, path in files.items():
+                width, height, _, _ = camera_resolution(by_name[name], context.scene)
+                ids = read_label_file(path)
+                if ids.shape != (height, width):
+                    raise LabelError(f"the label map for '{name}' is {ids.shape[1]}x{ids.shape[0]}, the camera is {width}x{height}")
+                loaded[name] = ids
+            count = max(int(ids.max(initial=0)) for ids in loaded.values()) + 1
+            scene_labels.ensure_label_set(obj, max(count, 2))
+        except (MaskError, LabelError) as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        for name, ids in loaded.items():
+            scene_labels.set_camera_label_map(by_name[name], ids)
+        missing = sorted(set(by_name) - set(loaded))
+        message = f"Loaded {len(loaded)} label maps ({count} label ids)"
+        if missing:
+            message += f"; {len(missing)} cameras have no file ({', '.join(missing[:5])}{'...' if len(missing) > 5 else ''})"
+        self.report({"INFO"}, message)
+        return {"FINISHED"}
+
+
+class MASKSPLAT_OT_compute_labels(BackgroundWork, bpy.types.Operator):
+    """Lift every camera's label map to the Gaussians: K-label votes in one pass, each Gaussian takes the majority label"""
+
+    bl_idname = "masksplat.compute_labels"
+    bl_label = "Compute Labels"
+    bl_options = {"REGISTER", "UNDO"}
+
+    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="PREFERENCES")
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_poll(context)
+
+    def prepare(self, context) -> bool:
+        obj = context.active_object
+        try:
+            with _ObjectMode(obj):
+                self._plan = scene_labels.LabelPlan(obj, context.scene)
+            backend = backend_client(context, None if self.device == "PREFERENCES" else self.device)
+        except (ValueError, BackendError) as err:
+            self.report({"ERROR"}, str(err))
+            return False
+        self._compute = lambda arrays, cams, masks, progress, cancel: compute_votes(
+            backend, arrays, cams, masks, mode="labels", progress=progress, cancel_check=cancel
+        )[0]
+        return True
+
+    def work(self, progress, cancelled):
+        return self._plan.run(self._compute, _progress(progress), cancelled)
+
+    def finish(self, context, votes) -> set:
+        obj = context.active_object
+        with _ObjectMode(obj):
+            labels = scene_labels.store_label_votes(obj, votes)
+        self.report({"INFO"}, _label_summary(obj, labels, len(self._plan.cameras)))
+        return {"FINISHED"}
+
+
+def _progress(callback):
+    """Backend progress (done, total, message) to the operators' (done, total)."""
+    return lambda done, total, *_: callback(done, total) if total else None
+
+
+def _label_summary(obj, labels: np.ndarray, views: int) -> str:
+    names = scene_labels.label_names(obj)
+    counts = np.bincount(labels[labels >= 0], minlength=len(names))
+    parts = ", ".join(f"{names[k] if k < len(names) else k}: {int(c):,}" for k, c in enumerate(counts) if c)
+    return f"Labelled {int((labels >= 0).sum()):,} of {labels.size:,} Gaussians from {views} views ({parts}); {int((labels < 0).sum()):,} unseen"
+
+
+class MASKSPLAT_OT_select_label(bpy.types.Operator):
+    """Select the Gaussians that carry a label (after Compute Labels)"""
+
+    bl_idname = "masksplat.select_label"
+    bl_label = "Select Label"
+    bl_options = {"REGISTER", "UNDO"}
+
+    label: IntProperty(name="Label", default=-1, min=-1, max=MAX_LABELS, description="Label id (-1: the active label)")
+    action: EnumProperty(
+        name="Action",
+        items=(("SET", "Select", "Select only this label"), ("ADD", "Add", "Add this label to the selection"),
+               ("REMOVE", "Remove", "Take this label out of the selection")),  # fmt: skip
+        default="SET",
+    )
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_poll(context)
+
+    def execute(self, context):
+        obj = context.active_object
+        label = obj.masksplat.active_label if self.label < 0 else self.label
+        with _ObjectMode(obj):
+            try:
+                count = scene_labels.select_label(obj, label, self.action)
+            except LabelError as err:
+                self.report({"ERROR"}, str(err))
+                return {"CANCELLED"}
+        self.report({"INFO"}, f"{count:,} Gaussians carry label {label}")
+        return {"FINISHED"}
+
+
+class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
+    """Carry labels painted on one view to every camera with DINOv2 features, then lift them to the Gaussians"""
+
+    bl_idname = "masksplat.transfer_labels"
+    bl_label = "Transfer Labels"
+    bl_options = {"REGISTER", "UNDO"}
+
+    source_camera: StringProperty(
+        name="Source Camera",
+        description="The camera the source image was taken from; its label map is used as is "
+        "(empty: the labelled camera, when exactly one camera has a label map)",
+    )
+    source_image: StringProperty(
+        name="Source Image", subtype="FILE_PATH",
+        description="An annotated photo or render (empty: render the splats from the source camera)",
+    )  # fmt: skip
+    source_labels: StringProperty(
+        name="Source Labels", subtype="FILE_PATH",
+        description="Label ids of the source image (8-bit PNG, 0 = background; empty: the source camera's label map)",
+    )  # fmt: skip
+    model: StringProperty(name="Model", description="DINOv2 model folder or id in the local cache (empty: the preferences)")
+    cache_dir: StringProperty(name="Model Cache", subtype="DIR_PATH", description="Hugging Face cache folder (empty: the preferences)")
+    k: IntProperty(name="Neighbours", default=5, min=1, max=64, description="Source patches each target patch asks for its label")
+    feature_size: IntProperty(name="Feature Size", default=448, min=14, max=1792, step=14,
+                              description="Images are resized to this square (a multiple of 14) for DINOv2; the paper uses 896")  # fmt: skip
+    lift: BoolProperty(name="Lift to Gaussians", default=True, description="Compute the labels of the Gaussians after the transfer")
+    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="PREFERENCES")
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_poll(context)
+
+    def _source(self, context, obj):
+        """(source camera object or None, image [H, W, 3] uint8 or None (render it), label ids [H, W])."""
+        cams = scene_cameras(obj, context.scene)
+        cam_obj = None
+        if self.source_camera:
+            cam_obj = next((c for c in cams if c.name == self.source_camera), None)
+            if cam_obj is None:
+                raise LabelError(f"'{obj.name}' has no camera named '{self.source_camera}'")
+        elif not self.source_image:
+            labelled = [c for c in cams if c.masksplat.label_map is not None]
+            if len(labelled) != 1:
+                raise LabelError("choose the source camera (the view whose labels are painted)" if labelled
+                                 else "paint or load labels on one camera first, or give a source image and its labels")  # fmt: skip
+            cam_obj = labelled[0]
+        image = None
+        if self.source_image:
+            pixels = read_image_file(bpy.path.abspath(self.source_image))
+            rgb = pixels[:, :, :3] if pixels.ndim == 3 and pixels.shape[2] >= 3 else np.repeat(pixels.reshape(*pixels.shape[:2], 1)[:, :, :1], 3, axis=2)
+            image = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        if self.source_labels:
+            ids = read_label_file(bpy.path.abspath(self.source_labels))
+        elif cam_obj is not None and cam_obj.masksplat.label_map is not None:
+            ids = scene_labels.camera_label_map(cam_obj)
+        else:
+            raise LabelError("the source has no labels: give a label file or paint labels on the source camera")
+        if image is not None and image.shape[:2] != ids.shape:
+            raise LabelError(f"the source labels are {ids.shape[1]}x{ids.shape[0]}, the source image {image.shape[1]}x{image.shape[0]}")
+        if cam_obj is not None:
+            width, height, _, _ = camera_resolution(cam_obj, context.scene)
+            if ids.shape != (height, width):
+                raise LabelError(f"the source labels are {ids.shape[1]}x{ids.shape[0]}, camera '{cam_obj.name}' is {width}x{height}")
+        if not ids.any():
+            raise LabelError("the source labels are all background (0): paint at least one label")
+        return cam_obj, image, ids
+
+    def prepare(self, context) -> bool:
+        obj = context.active_object
+        prefs = get_preferences(context)
+        model = self.model or (prefs.feature_model if prefs else "")
+        cache_dir = self.cache_dir or (prefs.feature_cache if prefs else "")
+        try:
+            if not model:
+                raise LabelError("no feature model: set Preferences > Add-ons > MaskSplat > Feature Model (a DINOv2 folder or id)")
+            with _ObjectMode(obj):
+                source_obj, image, ids = self._source(context, obj)
+                targets = [c for c in scene_cameras(obj, context.scene) if c is not source_obj]
+                if not targets:
+                    raise LabelError(f"'{obj.name}' has no other camera to transfer the labels to")
+                self._num_labels = max(len(obj.masksplat.labels), int(ids.max()) + 1, 2)
+                if self._num_labels > MAX_LABELS + 1:
+                    raise LabelError(f"at most {MAX_LABELS} labels (plus background) are supported")
+                self._arrays, self._sh = world_gaussians(obj), world_sh(obj)
+                self._source_cam = camera_from_object(source_obj, context.scene) if source_obj is not None else None
+                self._targets = [camera_from_object(c, context.scene) for c in targets]
+            self._target_names = [c.name for c in targets]
+            self._source_name = source_obj.name if source_obj is not None else None
+            self._image, self._ids = image, ids
+            self._backend = backend_client(context, None if self.device == "PREFERENCES" else self.device)
+        except (ValueError, BackendError, OSError) as err:
+            self.report({"ERROR"}, str(err))
+            return False
+        self._model, self._cache_dir = bpy.path.abspath(model) if Path(bpy.path.abspath(model)).exists() else model, cache_dir
+        return True
+
+    def work(self, progress, cancelled):
+        from ..client import transfer_labels
+
+        image = self._image
+        if image is None:
+            ((image, _),) = render_views(self._backend, self._arrays, self._sh, [self._source_cam], cancel_check=cancelled)
+        total = len(self._targets) * (2 if self.lift else 1)
+        maps, _, _ = transfer_labels(
+            self._backend, self._arrays, self._sh, self._targets, [(image, self._ids)], self._model,
+            num_labels=self._num_labels, cache_dir=self._cache_dir or None, k=self.k, feature_size=self.feature_size,
+            progress=lambda done, n, *_: progress(done, total) if n else None, cancel_check=cancelled,
+        )  # fmt: skip
+        votes = None
+        if self.lift:
+            from ..core.labels import one_hot
+
+            cams = list(self._targets) + ([self._source_cam] if self._source_cam is not None else [])
+            masks = [one_hot(m, self._num_labels) for m in maps] + ([one_hot(self._ids, self._num_labels)] if self._source_cam else [])
+            votes = compute_votes(self._backend, self._arrays, cams, masks, mode="labels", cancel_check=cancelled,
+                                  progress=lambda done, n, *_: progress(len(self._targets) + done, total) if n else None)[0]  # fmt: skip
+        return maps, votes
+
+    def finish(self, context, result) -> set:
+        maps, votes = result
+        obj = context.active_object
+        by_name = {c.name: c for c in scene_cameras(obj, context.scene)}
+        with _ObjectMode(obj):
+            scene_labels.ensure_label_set(obj, self._num_labels)
+            for name, ids in zip(self._target_names, maps, strict=True):
+                scene_labels.set_camera_label_map(by_name[name], ids)
+            if self._source_name is not None and by_name[self._source_name].masksplat.label_map is None:
+                scene_labels.set_camera_label_map(by_name[self._source_name], self._ids)
+            message = f"Transferred labels to {len(maps)} cameras"
+            if votes is not None:
+                labels = scene_labels.store_label_votes(obj, votes)
+                message += "; " + _label_summary(obj, labels, len(maps) + (self._source_name is not None))
+        self.report({"INFO"}, message)
+        return {"FINISHED"}
+
+
+class MASKSPLAT_OT_download_model(bpy.types.Operator):
+    """Download DINOv2 weights (safetensors only) into a folder, for Transfer Labels (needs the network)"""
+
+    bl_idname = "masksplat.download_model"
+    bl_label = "Download Model"
+
+    model_id: StringProperty(name="Model", default="facebook/dinov2-small")
+    folder: StringProperty(name="Folder", subtype="DIR_PATH")
+
+    def execute(self, context):
+        from ..client import download_model
+        from .backend_ops import backend_python
+
+        if not bpy.app.online_access:
+            self.report({"ERROR"}, "Online access is off: allow it in Preferences > System > Network to download the model")
+            return {"CANCELLED"}
+        if not self.folder:
+            self.report({"ERROR"}, "choose a folder for the model")
+            return {"CANCELLED"}
+        try:
+            python, _ = backend_python(context)
+            download_model(python, self.model_id, bpy.path.abspath(self.folder))
+        except (BackendError, OSError, ValueError) as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        prefs = get_preferences(context)
+        if prefs is not None:
+            prefs.feature_model = bpy.path.abspath(self.folder)
+        self.report({"INFO"}, f"Downloaded {self.model_id} to {self.folder}")
+        return {"FINISHED"}
+
+
+CLASSES = (
+    MASKSPLAT_OT_add_label,
+    MASKSPLAT_OT_remove_label,
+    MASKSPLAT_OT_load_label_maps,
+    MASKSPLAT_OT_compute_labels,
+    MASKSPLAT_OT_select_label,
+    MASKSPLAT_OT_transfer_labels,
+    MASKSPLAT_OT_download_model,
+)
