@@ -321,6 +321,119 @@ def cmd_evaluate(args) -> dict:
     return report
 
 
+def _operator_failure(err: RuntimeError) -> Exception:
+    """Blender's RuntimeError from an operator as the batch exception for its exit code."""
+    message = str(err).replace("Error: ", "", 1).strip()
+    if "cancelled" in message:
+        return KeyboardInterrupt()
+    if "weights" in message or "feature model" in message:  # the model is an input too: exit 2
+        return BadInput(message)
+    return RuntimeError(message)
+
+
+def cmd_affordance(args) -> dict:
+    """Transfer part labels from one annotated image to every camera (DINOv2 features) and
+    lift them to the Gaussians; write the labels (npz, PLY) and the transferred 2D maps."""
+    bpy = _ensure_addon()
+    from .core.images import write_png
+    from .core.labels import confusion, iou_and_recall, label_table, render_label_maps
+    from .scene import labels as scene_labels
+    from .scene.cameras import camera_from_object
+    from .scene.selection import scene_cameras, world_gaussians
+
+    inputs = [args.ply, args.cameras, args.source_image, args.source_labels]
+    for path in inputs:
+        if not Path(path).exists():
+            raise BadInput(f"{path}: no such file")
+    if not (args.labels_npz or args.out or args.masks_out):
+        raise BadInput("nothing to write: give --labels-npz, --out or --masks-out")
+    if args.label_property and not args.out:
+        raise BadInput("--label-property needs --out")
+    outputs = {key: _output_path(getattr(args, key), inputs, args.overwrite)
+               for key in ("labels_npz", "out", "report") if getattr(args, key)}  # fmt: skip
+    if len({str(p) for p in outputs.values()}) != len(outputs):
+        raise BadInput("two outputs name the same file")
+    masks_out = Path(args.masks_out) if args.masks_out else None
+    if masks_out is not None and masks_out.exists() and not masks_out.is_dir():
+        raise BadInput(f"{masks_out} exists and is not a folder")
+    obj = _load_scene(bpy, args.ply, args.cameras)
+    scene = bpy.context.scene
+    cams = {cam.name: cam for cam in scene_cameras(obj, scene)}
+    if args.source_camera and args.source_camera not in cams:
+        raise BadInput(f"--source-camera {args.source_camera}: no such camera in {args.cameras} ({', '.join(sorted(cams)[:5])}, ...)")
+    try:
+        scene_labels.load_source(args.source_image, args.source_labels, cams.get(args.source_camera), scene)
+    except ValueError as err:
+        raise BadInput(str(err)) from None
+    if masks_out is not None:
+        existing = [n for n in cams if (masks_out / f"{n}.png").exists()]
+        if existing and not args.overwrite:
+            raise BadInput(f"{masks_out / existing[0]}.png exists; pass --overwrite to replace label maps")
+    start = time.perf_counter()
+    try:
+        result = bpy.ops.masksplat.transfer_labels(
+            source_camera=args.source_camera or "", source_image=str(args.source_image), source_labels=str(args.source_labels),
+            model=args.model, cache_dir=args.cache_dir or "", k=args.k, feature_size=args.feature_size, device=args.device,
+        )  # fmt: skip
+    except RuntimeError as err:
+        raise _operator_failure(err) from None
+    if "FINISHED" not in result:
+        raise RuntimeError("Transfer Labels did not finish")
+    seconds = time.perf_counter() - start
+    labels = scene_labels.stored_labels(obj)
+    votes = scene_labels.stored_label_votes(obj)
+    if "labels_npz" in outputs:
+        _atomic_write(outputs["labels_npz"], lambda tmp: np.savez(tmp, labels=labels.astype(np.int32), votes=votes.astype(np.float32)))
+    if "out" in outputs:
+        _run_operator(bpy.ops.masksplat.export_splats, filepath=str(outputs["out"]), apply_transform=False,
+                      label_property=bool(args.label_property))  # fmt: skip
+    maps = {name: scene_labels.camera_label_map(cam) for name, cam in cams.items() if cam.masksplat.label_map is not None}
+    if masks_out is not None:
+        masks_out.mkdir(parents=True, exist_ok=True)
+        for name, ids in maps.items():
+            _atomic_write(masks_out / f"{name}.png", lambda tmp, ids=ids: write_png(tmp, ids.astype(np.uint8)))
+    summary = {
+        "command": "affordance", "gaussians": int(labels.size), "labelled": int((labels >= 0).sum()),
+        "unseen": int((labels < 0).sum()), "num_labels": int(votes.shape[1]), "views": len(maps),
+        "label_counts": np.bincount(labels[labels >= 0], minlength=votes.shape[1]).astype(int).tolist(),
+        "seconds": round(seconds, 3), **{key: str(path) for key, path in outputs.items()},
+    }  # fmt: skip
+    if masks_out is not None:
+        summary["masks_out"] = str(masks_out)
+    if args.gt_labels:
+        from .client import render_views
+        names = scene_labels.label_names(obj)
+        truth_files = {p.stem: p for p in Path(args.gt_labels).iterdir() if p.stem in cams and p.stem != args.source_camera}
+        if not truth_files:
+            raise BadInput(f"{args.gt_labels}: no ground-truth label map is named after a target camera")
+        views = sorted(truth_files)
+        truths = {name: scene_labels.read_label_file(truth_files[name]) for name in views}
+        k = max(votes.shape[1], *(int(t.max(initial=0)) + 1 for t in truths.values()))
+        cameras = [camera_from_object(cams[name], scene) for name in views]
+        backend = _batch_backend(args.device)
+        arrays = world_gaussians(obj)
+        lifted = render_label_maps(lambda sh: render_views(backend, arrays, sh, cameras), labels, k)
+        matrices = {"2D transfer": np.zeros((k, k), np.int64), "3D lifted": np.zeros((k, k), np.int64)}
+        for name, rendered in zip(views, lifted, strict=True):
+            truth = truths[name]
+            if truth.shape != rendered.shape:
+                raise BadInput(f"ground truth for '{name}' is {truth.shape[1]}x{truth.shape[0]}, the camera is {rendered.shape[1]}x{rendered.shape[0]}")
+            matrices["2D transfer"] += confusion(maps[name], truth, k)
+            matrices["3D lifted"] += confusion(rendered, truth, k)
+        scores = {column: iou_and_recall(matrix) for column, matrix in matrices.items()}
+        print(label_table(names[:k] + [str(i) for i in range(len(names), k)], scores), file=sys.stderr)
+        summary["evaluation"] = {
+            "views": views,
+            **{column: {"iou": [None if np.isnan(v) else round(float(v), 5) for v in iou],
+                        "recall": [None if np.isnan(v) else round(float(v), 5) for v in recall],
+                        "mIoU": round(float(np.nanmean(iou)), 5), "mRecall": round(float(np.nanmean(recall)), 5)}
+               for column, (iou, recall) in scores.items()},
+        }  # fmt: skip
+    if "report" in outputs:
+        _atomic_write(outputs["report"], lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2) + "\n"))
+    return summary
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="masksplat", description="MaskSplat batch commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -373,6 +486,28 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--overwrite", action="store_true")
     pr.add_argument("--summary")
     pr.set_defaults(func=cmd_prune)
+
+    aff = sub.add_parser("affordance", help="transfer part labels from one annotated image with DINOv2 and lift them to 3D")
+    aff.add_argument("--ply", required=True, help="the scene's splat file")
+    aff.add_argument("--cameras", required=True, help="cameras.json, transforms.json or a COLMAP sparse folder")
+    aff.add_argument("--source-image", required=True, metavar="IMG", help="the annotated image (a photo or a render)")
+    aff.add_argument("--source-camera", metavar="NAME", help="the camera IMG was taken from (its labels are then used as is)")
+    aff.add_argument("--source-labels", required=True, metavar="LABELS.png",
+                     help="label ids of IMG, single channel, same size (0 = background, 1..K the classes)")
+    aff.add_argument("--model", required=True, metavar="PATH_OR_ID", help="DINOv2 folder (safetensors) or id in the local cache")
+    aff.add_argument("--cache-dir", help="Hugging Face cache folder to look a model id up in")
+    aff.add_argument("--k", type=int, default=5, help="nearest source patches per target patch (default 5)")
+    aff.add_argument("--feature-size", type=int, default=448, metavar="PX", help="square input size for DINOv2, a multiple of 14 (the paper: 896)")
+    aff.add_argument("--labels-npz", metavar="L.npz", help="int32 labels [N] (-1 unseen) and float32 votes [N, K]")
+    aff.add_argument("--out", metavar="LABELED.ply", help="the splats, same properties (with --label-property: plus int32 ms_label last)")
+    aff.add_argument("--label-property", action="store_true", help="append ms_label to --out")
+    aff.add_argument("--masks-out", metavar="DIR", help="write each camera's transferred label map as <camera>.png (ids)")
+    aff.add_argument("--gt-labels", metavar="DIR", help="ground-truth label maps named after the cameras: per-class IoU and recall")
+    aff.add_argument("--report", help="write the summary (with the evaluation) as JSON")
+    aff.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    aff.add_argument("--overwrite", action="store_true")
+    aff.add_argument("--summary")
+    aff.set_defaults(func=cmd_affordance)
 
     ev = sub.add_parser("evaluate", help="mIoU / mAcc of a selection against ground-truth masks")
     ev.add_argument("--ply", required=True, help="OBJECT.ply written by segment")

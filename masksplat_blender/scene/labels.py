@@ -79,6 +79,44 @@ def camera_label_map(cam_obj: bpy.types.Object) -> np.ndarray | None:
     return label_ids_from_pixels(pixels, f"label map of camera '{cam_obj.name}'")
 
 
+def read_label_file(path) -> np.ndarray:
+    """int32 [H, W] label ids from an image file of ids (8-bit PNG: 0 background, 1..K)."""
+    from pathlib import Path
+
+    from .masks import read_image_file
+
+    return label_ids_from_pixels(read_image_file(path), Path(path).name)
+
+
+def load_source(image_path, labels_path, cam_obj, scene) -> tuple[np.ndarray | None, np.ndarray]:
+    """The annotated source of a label transfer: (image [H, W, 3] uint8, or None to render it
+    from `cam_obj`; label ids [H, W]), checked against each other and the camera."""
+    from .masks import read_image_file
+
+    image = None
+    if image_path:
+        pixels = read_image_file(image_path)
+        pixels = pixels[:, :, :3] if pixels.ndim == 3 and pixels.shape[2] >= 3 else np.repeat(pixels.reshape(*pixels.shape[:2], -1)[:, :, :1], 3, axis=2)
+        image = np.clip(pixels * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if labels_path:
+        ids = read_label_file(labels_path)
+    elif cam_obj is not None and cam_obj.masksplat.label_map is not None:
+        ids = camera_label_map(cam_obj)
+    else:
+        raise LabelError("the source has no labels: give a label file or paint labels on the source camera")
+    if image is not None and image.shape[:2] != ids.shape:
+        raise LabelError(f"the source labels are {ids.shape[1]}x{ids.shape[0]}, the source image {image.shape[1]}x{image.shape[0]}")
+    if cam_obj is not None:
+        width, height, _, _ = camera_resolution(cam_obj, scene)
+        if ids.shape != (height, width):
+            raise LabelError(f"the source labels are {ids.shape[1]}x{ids.shape[0]}, camera '{cam_obj.name}' is {width}x{height}")
+    if not ids.any():
+        raise LabelError("the source labels are all background (0): paint at least one label")
+    if int(ids.max()) > MAX_LABELS:
+        raise LabelError(f"the source labels use label {int(ids.max())}; at most {MAX_LABELS} labels (plus background) are supported")
+    return image, ids
+
+
 def labelled_cameras(obj, scene) -> list[bpy.types.Object]:
     return [cam for cam in scene_cameras(obj, scene) if cam.masksplat.label_map is not None]
 

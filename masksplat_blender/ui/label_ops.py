@@ -9,11 +9,10 @@ import numpy as np
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from ..client import BackendError, compute_votes, render_views
-from ..core.labels import MAX_LABELS, LabelError, label_ids_from_pixels
+from ..core.labels import MAX_LABELS, LabelError
 from ..core.masks import MaskError, match_mask_files
 from ..scene import labels as scene_labels
 from ..scene.cameras import camera_from_object, camera_resolution
-from ..scene.masks import read_image_file
 from ..scene.selection import scene_cameras, world_gaussians, world_sh
 from ..scene.splat_object import is_splat_object
 from .backend_ops import backend_client
@@ -31,11 +30,6 @@ DEVICE_ITEMS = (
 
 def _splat_poll(context) -> bool:
     return is_splat_object(context.active_object)
-
-
-def read_label_file(path) -> np.ndarray:
-    """int32 [H, W] label ids from an image file of ids (8-bit PNG: 0 background, 1..K)."""
-    return label_ids_from_pixels(read_image_file(path), Path(path).name)
 
 
 class MASKSPLAT_OT_add_label(bpy.types.Operator):
@@ -112,7 +106,7 @@ class MASKSPLAT_OT_load_label_maps(bpy.types.Operator):
             loaded = {}
             for name, path in files.items():
                 width, height, _, _ = camera_resolution(by_name[name], context.scene)
-                ids = read_label_file(path)
+                ids = scene_labels.read_label_file(path)
                 if ids.shape != (height, width):
                     raise LabelError(f"the label map for '{name}' is {ids.shape[1]}x{ids.shape[0]}, the camera is {width}x{height}")
                 loaded[name] = ids
@@ -259,25 +253,10 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
                 raise LabelError("choose the source camera (the view whose labels are painted)" if labelled
                                  else "paint or load labels on one camera first, or give a source image and its labels")  # fmt: skip
             cam_obj = labelled[0]
-        image = None
-        if self.source_image:
-            pixels = read_image_file(bpy.path.abspath(self.source_image))
-            rgb = pixels[:, :, :3] if pixels.ndim == 3 and pixels.shape[2] >= 3 else np.repeat(pixels.reshape(*pixels.shape[:2], 1)[:, :, :1], 3, axis=2)
-            image = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        if self.source_labels:
-            ids = read_label_file(bpy.path.abspath(self.source_labels))
-        elif cam_obj is not None and cam_obj.masksplat.label_map is not None:
-            ids = scene_labels.camera_label_map(cam_obj)
-        else:
-            raise LabelError("the source has no labels: give a label file or paint labels on the source camera")
-        if image is not None and image.shape[:2] != ids.shape:
-            raise LabelError(f"the source labels are {ids.shape[1]}x{ids.shape[0]}, the source image {image.shape[1]}x{image.shape[0]}")
-        if cam_obj is not None:
-            width, height, _, _ = camera_resolution(cam_obj, context.scene)
-            if ids.shape != (height, width):
-                raise LabelError(f"the source labels are {ids.shape[1]}x{ids.shape[0]}, camera '{cam_obj.name}' is {width}x{height}")
-        if not ids.any():
-            raise LabelError("the source labels are all background (0): paint at least one label")
+        image, ids = scene_labels.load_source(
+            bpy.path.abspath(self.source_image) if self.source_image else None,
+            bpy.path.abspath(self.source_labels) if self.source_labels else None, cam_obj, context.scene,
+        )  # fmt: skip
         return cam_obj, image, ids
 
     def prepare(self, context) -> bool:
@@ -339,7 +318,7 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
             scene_labels.ensure_label_set(obj, self._num_labels)
             for name, ids in zip(self._target_names, maps, strict=True):
                 scene_labels.set_camera_label_map(by_name[name], ids)
-            if self._source_name is not None and by_name[self._source_name].masksplat.label_map is None:
+            if self._source_name is not None:  # the labels that were lifted for it
                 scene_labels.set_camera_label_map(by_name[self._source_name], self._ids)
             message = f"Transferred labels to {len(maps)} cameras"
             if votes is not None:
