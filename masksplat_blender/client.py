@@ -57,6 +57,8 @@ def _explain(kind: str, error: str, traceback_text: str = "") -> str:
         return f"the backend ran out of memory ({error}); use fewer Gaussians, smaller views, or the CPU device"
     if kind == "cuda_unavailable":
         return f"{error}; choose CPU or Automatic as the backend device"
+    if kind == "model_unavailable":
+        return f"the feature model cannot be loaded: {error}"
     if kind == "internal":
         last = traceback_text.strip().splitlines()[-3:]
         return f"the backend failed: {error}" + (f" ({' | '.join(last)})" if last else "")
@@ -362,3 +364,62 @@ def render_views(
         ]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def transfer_labels(
+    client: BackendClient, gaussians: dict, sh: np.ndarray, cameras, sources, model: str, *, num_labels: int,
+    cache_dir: str | None = None, k: int = 5, feature_size: int = 448, background=(0.0, 0.0, 0.0),
+    progress=None, cancel_check=None, timeout: float | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray], dict]:  # fmt: skip
+    """Carry part labels from annotated images to every camera's render (the paper's affordance transfer).
+
+    `sources` are (image [H, W, 3] uint8, labels [H, W] int in 0..num_labels-1) pairs; `model` a
+    DINOv2 folder, a cached Hugging Face id, or "rgb-patches". Returns per camera the label map
+    (int32 [H, W], 0 where no splat covers the pixel) and the render (uint8 [H, W, 3]), and the
+    result message. The request folder is removed after.
+    """
+    folder = make_request_dir()
+    try:
+        write_request(folder, "transfer", gaussians, cameras, sh=sh, background=background, sources=sources,
+                      model=model, num_labels=num_labels, cache_dir=cache_dir, k=k, feature_size=feature_size)  # fmt: skip
+        result = client.run(folder, progress, cancel_check, timeout)
+        labels = [np.load(folder / f"labels_{i:05d}.npy", allow_pickle=False) for i in range(len(cameras))]
+        renders = [np.load(folder / f"render_{i:05d}.npy", allow_pickle=False) for i in range(len(cameras))]
+        return labels, renders, result
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def download_model(python: str, model_id: str, folder, timeout: float | None = None) -> Path:
+    """Download `model_id`'s safetensors and JSON files into `folder` with the backend Python
+    (`--download-model`): the add-on's explicit Download Model button, the only network use.
+
+    Started from an argument list (no shell). Returns the folder; raises BackendError
+    ("download_failed", or "timeout") with the backend's message.
+    """
+    parts = model_id.split("/")
+    if len(parts) != 2 or any(p in (".", "..") or not all(c.isalnum() or c in "-_." for c in p) for p in parts):
+        raise BackendError("download_failed", f"{model_id!r} is not a Hugging Face model id (owner/name, e.g. facebook/dinov2-small)")
+    folder = Path(folder).expanduser()
+    env = {key: value for key, value in os.environ.items() if key not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    command = [python, "-u", str(BACKEND_MAIN), "--download-model", model_id, "--to", str(folder)]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise BackendError("timeout", f"downloading {model_id} took longer than {timeout:g} s and was stopped") from None
+    except OSError as err:
+        raise BackendError("python_missing", f"cannot start Backend Python '{python}': {err}") from None
+    result = None
+    for line in proc.stdout.splitlines():
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(message, dict) and message.get("event") in ("result", "fatal"):
+            result = message
+    if result is not None and result.get("ok"):
+        return Path(result.get("folder", folder))
+    if result is not None:
+        raise BackendError(result.get("kind", "download_failed"), result.get("error") or "the download failed")
+    tail = " ".join(proc.stderr.strip().splitlines()[-3:])
+    raise BackendError("download_failed", f"downloading {model_id} failed (exit code {proc.returncode}). {tail}".strip())

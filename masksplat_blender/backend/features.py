@@ -49,11 +49,12 @@ class FeatureModel:
     device: str = "cpu"
 
 
-def how_to_get(model: str) -> str:
+def how_to_get(model: str, button: bool = True) -> str:
     """The instructions every "model missing" message ends with."""
     repo = model if _looks_like_id(model) else "facebook/dinov2-small"
+    first = "press Download Model in Preferences > Add-ons > MaskSplat, or " if button else ""
     return (
-        f"To get the weights, press Download Model in Preferences > Add-ons > MaskSplat, or on a machine "
+        f"To get the weights, {first}on a machine "
         f"with internet run: hf download {repo} --include \"*.safetensors\" \"*.json\" --local-dir DIR "
         f"(older huggingface_hub: huggingface-cli download ...), copy DIR here and point Preferences > MaskSplat > Feature Model (or --model DIR) "
         f"at it. Use '{RGB_PATCHES}' to test without weights."

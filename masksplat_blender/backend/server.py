@@ -7,14 +7,19 @@ Protocol (JSON lines; stdout carries nothing else, stray prints go to stderr):
        {"id", "event": "result", "ok": true, "device", "device_note", "outputs", "seconds",
         "peak_rss_mb" (process peak so far), "request_peak_rss_mb" (this request's peak; Linux)}
        {"id", "event": "result", "ok": false, "kind", "error", "traceback"}
-kind is one of invalid_request, cuda_unavailable, out_of_memory, cancelled, internal.
+kind is one of invalid_request, cuda_unavailable, model_unavailable (the feature model of a
+transfer request cannot be loaded: the message says how to get it), out_of_memory, cancelled,
+internal.
 A progress line with total 0 has no fraction (e.g. "loading gsplat's CUDA code ...", sent
 before gsplat's first-use compile). Cancel is checked between views (between batches of
 views on the GPU); the client kills the process if a cancel is not answered in 0.5 s.
 --once FOLDER prints the same progress and result lines (without "id") and exits 0 (ok),
 2 (invalid request), 130 (interrupted) or 1 (anything else); --info prints one JSON object.
 Results are written as .npy into the request folder (votes.npy [N, K] float32;
-render_<i>.npy [H, W, 3] uint8 and alpha_<i>.npy [H, W] uint8).
+render_<i>.npy [H, W, 3] uint8 and alpha_<i>.npy [H, W] uint8; for transfer also
+labels_<i>.npy [H, W] int32).
+--download-model ID --to FOLDER downloads a model's safetensors and JSON files from the
+Hugging Face Hub (the only path that uses the network) and prints one result line.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 
 import numpy as np
 
 from ..core.request import Request, RequestError, read_request
+from .features import ModelUnavailable
 from .rasterizer import Gaussians, View
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_CANCELLED = 0, 1, 2, 130
@@ -128,6 +135,54 @@ def _view(spec) -> View:
     return View(spec.viewmat, spec.K(), spec.width, spec.height)
 
 
+def _to_uint8(array) -> np.ndarray:
+    return (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _transfer(request: Request, rasterizer, device: str, progress, cancelled) -> list[str]:
+    """Render each view, carry the sources' labels to it by patch features, mask by coverage.
+
+    The model is loaded once per process (features.load_feature_model caches it) and the
+    source features once per request; views stream one at a time, so memory does not grow
+    with their number.
+    """
+    from . import features
+
+    spec = request.transfer
+    total = len(request.views)
+    progress(0, total, f"loading feature model {spec.model}")
+    model = features.load_feature_model(spec.model, spec.cache_dir, device)
+    if spec.feature_size % model.patch_size:
+        raise RequestError(f"feature_size {spec.feature_size} is not a multiple of the model's patch size {model.patch_size}")
+    feats, labels = [], []
+    for index in range(len(spec.sources)):
+        if cancelled():
+            raise Cancelled()
+        progress(0, total, f"features of source image {index + 1} of {len(spec.sources)}")
+        image, source_labels = request.source(index)
+        feats.append(features.patch_features(model, image, spec.feature_size))
+        labels.append(source_labels)
+    transfer = features.LabelTransfer(feats, labels, spec.num_labels)
+    del feats, labels
+    gaussians = _gaussians(request, with_sh=True)
+    background = np.asarray(request.background, dtype=np.float32)
+    outputs = []
+    for index, view in enumerate(request.views):
+        if cancelled():
+            raise Cancelled()
+        progress(index, total, f"transfer labels to {view.name}")
+        image, alpha = rasterizer.render(gaussians, _view(view), background)
+        rgb = _to_uint8(image)
+        scores = transfer.scores(features.patch_features(model, rgb, spec.feature_size), spec.k)
+        label_map = features.upsample_labels(scores, view.height, view.width)
+        label_map[np.asarray(alpha) < 0.5] = 0  # no splat there: nothing to label
+        for name, array in ((f"labels_{index:05d}.npy", label_map), (f"render_{index:05d}.npy", rgb),
+                            (f"alpha_{index:05d}.npy", _to_uint8(alpha))):  # fmt: skip
+            np.save(request.folder / name, array, allow_pickle=False)
+            outputs.append(name)
+    return outputs
+
+
 def handle(folder, device: str, progress, cancelled, rasterizers: dict) -> dict:
     """Run one request folder; returns the result fields. Raises on failure."""
     request = read_request(folder)
@@ -164,6 +219,8 @@ def handle(folder, device: str, progress, cancelled, rasterizers: dict) -> dict:
             index = group[-1] + 1
         np.save(request.folder / "votes.npy", votes.astype(np.float32), allow_pickle=False)
         outputs.append("votes.npy")
+    elif request.kind == "transfer":
+        outputs = _transfer(request, rasterizer, device, progress, cancelled)
     else:
         gaussians = _gaussians(request, with_sh=True)
         background = np.asarray(request.background, dtype=np.float32)
@@ -173,7 +230,7 @@ def handle(folder, device: str, progress, cancelled, rasterizers: dict) -> dict:
             progress(index, total, f"render {spec.name}")
             image, alpha = rasterizer.render(gaussians, _view(spec), background)
             for name, array in ((f"render_{index:05d}.npy", image), (f"alpha_{index:05d}.npy", alpha)):
-                np.save(request.folder / name, (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8), allow_pickle=False)
+                np.save(request.folder / name, _to_uint8(array), allow_pickle=False)
                 outputs.append(name)
     progress(total, total, "done")
     return {"outputs": outputs, "device": rasterizer.name, "device_note": note}
@@ -186,6 +243,8 @@ def _failure(err: BaseException) -> dict:
         kind = "cancelled"
     elif isinstance(err, CudaUnavailable):
         kind = "cuda_unavailable"
+    elif isinstance(err, ModelUnavailable):
+        kind = "model_unavailable"
     elif isinstance(err, MemoryError) or "out of memory" in str(err).lower():
         kind = "out_of_memory"
     else:
@@ -309,6 +368,40 @@ def info(probe: bool = False) -> dict:
     return out
 
 
+DOWNLOAD_PATTERNS = ["*.safetensors", "*.json", "*.txt"]
+
+
+def download_model(model_id: str, folder) -> dict:
+    """Download a Hugging Face model's safetensors and JSON files into `folder` (never pickles).
+
+    The one place the backend uses the network, run only on the user's explicit request
+    (the add-on's Download Model button); it undoes HF_HUB_OFFLINE for that reason.
+    Raises ModelUnavailable with a message saying what to do instead.
+    """
+    from .features import _looks_like_id, how_to_get
+
+    if not _looks_like_id(model_id):
+        raise ModelUnavailable(f"{model_id!r} is not a Hugging Face model id (owner/name, e.g. facebook/dinov2-small)")
+    os.environ.pop("HF_HUB_OFFLINE", None)
+    os.environ.pop("TRANSFORMERS_OFFLINE", None)
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise ModelUnavailable("the backend Python has no huggingface_hub: press Install Backend in the add-on preferences") from None
+    try:
+        path = Path(snapshot_download(repo_id=model_id, local_dir=str(folder), allow_patterns=DOWNLOAD_PATTERNS))
+    except Exception as err:  # noqa: BLE001 - network, missing repo, disk: all reported the same way
+        first = (str(err) or type(err).__name__).strip().splitlines()[0]
+        raise ModelUnavailable(
+            f"downloading {model_id} failed ({type(err).__name__}: {first}). Check the internet connection and "
+            "the model id. " + how_to_get(model_id, button=False)
+        ) from None
+    files = sorted(p.name for p in path.iterdir() if p.is_file())
+    if not any(name.endswith(".safetensors") for name in files):
+        raise ModelUnavailable(f"{model_id} has no safetensors weights on the Hub (only pickles?); MaskSplat does not load pickles")
+    return {"folder": str(path), "files": files}
+
+
 def _protocol_stream():
     """The protocol owns the real stdout; everything else written there goes to stderr.
 
@@ -336,10 +429,23 @@ def main(argv=None) -> int:
     parser.add_argument("--info", action="store_true", help="print what this Python offers as JSON")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--idle-timeout", type=float, default=900.0, help="seconds without a request before exiting")
+    parser.add_argument("--download-model", metavar="ID", help="download a Hugging Face model's safetensors (needs --to)")
+    parser.add_argument("--to", metavar="FOLDER", help="where --download-model puts the files")
     args = parser.parse_args(argv)
+    if args.download_model is not None and not args.to:
+        parser.error("--download-model needs --to FOLDER")
     out = _protocol_stream()
     if args.info:
         out.write(json.dumps(info(probe=True)) + "\n")
+        return EXIT_OK
+    if args.download_model is not None:
+        try:
+            result = {"event": "result", "ok": True, **download_model(args.download_model, args.to)}
+        except ModelUnavailable as err:
+            out.write(json.dumps({"event": "result", "ok": False, "kind": "download_failed", "error": str(err)}) + "\n")
+            print(f"masksplat backend: {err}", file=sys.stderr)
+            return EXIT_FAILURE
+        out.write(json.dumps(result) + "\n")
         return EXIT_OK
     if args.serve:
         return Server(out, args.device, args.idle_timeout).serve(sys.stdin)

@@ -7,11 +7,17 @@ not grow with the number of views.
 
 Layout of a request folder (version 1):
 
-    header.json   {"version": 1, "kind": "votes" | "render" | "ping",
+    header.json   {"version": 1, "kind": "votes" | "render" | "transfer" | "ping",
                    "num_gaussians": N,
                    "mode": "two_class" | "labels"          (votes only; default two_class),
-                   "sh_degree": d                           (render only; 0..3),
-                   "background": [r, g, b]                  (render only; default black),
+                   "sh_degree": d                           (render, transfer; 0..3),
+                   "background": [r, g, b]                  (render, transfer; default black),
+                   "model": "rgb-patches" | folder | Hugging Face id   (transfer only),
+                   "cache_dir": folder | null               (transfer; Hugging Face cache),
+                   "k": 5, "feature_size": 448              (transfer; k >= 1; 14..1792, multiple of 14),
+                   "num_labels": L                          (transfer; 2..33),
+                   "sources": [{"image": "source_00000.npy",
+                                "labels": "source_labels_00000.npy"}, ...]   (transfer),
                    "views": [{"name", "width", "height", "fx", "fy", "cx", "cy",
                               "viewmat": 4x4 nested list (world-to-camera, OpenCV axes),
                               "mask": "mask_00000.npy", "ignore": "ignore_00000.npy"}, ...]}
@@ -19,10 +25,13 @@ Layout of a request folder (version 1):
     opacity_logits.npy [N] f32, sh.npy [N, (d+1)^2, 3] f32 (render only)
     mask_<i>.npy  [H, W] (two_class) or [H, W, K] (labels), uint8 0..255 or float32 0..1
     ignore_<i>.npy [H, W] bool or uint8 (non-zero = casts no vote), optional
+    source_<j>.npy [H, W, 3] uint8, source_labels_<j>.npy [H, W] int32 or uint8 (0..L-1) (transfer)
 
 Vote weights per pixel: two_class -> (m * keep, (1 - m) * keep); labels -> m_k * keep,
 keep = 1 - ignore. Results go into the same folder: votes.npy [N, K] float32 (K = 2:
-fg, bg), render_<i>.npy [H, W, 3] uint8 and alpha_<i>.npy [H, W] uint8.
+fg, bg), render_<i>.npy [H, W, 3] uint8 and alpha_<i>.npy [H, W] uint8; a transfer request
+also writes labels_<i>.npy [H, W] int32 (the source labels carried to each rendered view by
+DINOv2 patch features; 0 where no splat covers the pixel).
 """
 
 from __future__ import annotations
@@ -36,9 +45,14 @@ from pathlib import Path
 import numpy as np
 
 VERSION = 1
-KINDS = ("votes", "render", "ping")
+KINDS = ("votes", "render", "transfer", "ping")
 MODES = ("two_class", "labels")
-HEADER_KEYS = {"version", "kind", "mode", "num_gaussians", "views", "background", "sh_degree"}
+HEADER_KEYS = {"version", "kind", "mode", "num_gaussians", "views", "background", "sh_degree",
+               "model", "cache_dir", "k", "feature_size", "num_labels", "sources"}  # fmt: skip
+SOURCE_KEYS = {"image", "labels"}
+MAX_LABELS = 33  # background + 32 parts
+MAX_FEATURE_SIZE = 1792  # 128 x 128 patches; the paper uses 896
+MAX_SOURCES = 64
 VIEW_KEYS = {"name", "width", "height", "fx", "fy", "cx", "cy", "viewmat", "mask", "ignore"}
 GAUSSIAN_ARRAYS = {"means": (3,), "quats": (4,), "log_scales": (3,), "opacity_logits": ()}
 
@@ -65,6 +79,18 @@ class ViewSpec:
 
 
 @dataclass
+class TransferSpec:
+    """Parameters of a transfer request (label transfer by DINOv2 patch features)."""
+
+    model: str
+    num_labels: int
+    sources: list[tuple[str, str]]  # (image .npy, labels .npy) per annotated source
+    cache_dir: str | None = None
+    k: int = 5
+    feature_size: int = 448
+
+
+@dataclass
 class Request:
     folder: Path
     kind: str
@@ -74,9 +100,17 @@ class Request:
     channels: int = 2
     sh_degree: int = 0
     background: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    transfer: TransferSpec | None = None
 
     def array(self, name: str) -> np.ndarray:
         return np.load(self.folder / f"{name}.npy", allow_pickle=False, mmap_mode="r")
+
+    def source(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """One annotated source of a transfer request: (image [H, W, 3] uint8, labels [H, W] int32)."""
+        image_name, labels_name = self.transfer.sources[index]
+        image = np.load(self.folder / image_name, allow_pickle=False)
+        labels = np.load(self.folder / labels_name, allow_pickle=False).astype(np.int32)
+        return image, labels
 
     def raw_mask(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         """One view's mask as stored ([H, W] or [H, W, K], uint8 or float32) and where it votes (or None)."""
@@ -111,9 +145,15 @@ def make_request_dir() -> Path:
 
 def write_request(
     folder, kind: str, gaussians: dict, cameras=(), masks=(), ignores=(), mode: str = "two_class",
-    sh: np.ndarray | None = None, background=(0.0, 0.0, 0.0),
+    sh: np.ndarray | None = None, background=(0.0, 0.0, 0.0), *, sources=(), model: str | None = None,
+    num_labels: int | None = None, cache_dir: str | None = None, k: int = 5, feature_size: int = 448,
 ) -> Path:  # fmt: skip
-    """Write a request. `cameras` are core.cameras.Camera; masks/ignores one per camera (or None)."""
+    """Write a request. `cameras` are core.cameras.Camera; masks/ignores one per camera (or None).
+
+    A transfer request also takes `sources`, (image [H, W, 3] uint8, labels [H, W] int) pairs,
+    the feature `model`, `num_labels` (default: max label + 1, at least 2), `cache_dir`, `k`
+    and `feature_size`.
+    """
     folder = Path(folder)
     for name in GAUSSIAN_ARRAYS:
         np.save(folder / f"{name}.npy", np.ascontiguousarray(gaussians[name], dtype=np.float32), allow_pickle=False)
@@ -124,8 +164,20 @@ def write_request(
     if sh is not None:
         np.save(folder / "sh.npy", np.ascontiguousarray(sh, dtype=np.float32), allow_pickle=False)
         header["sh_degree"] = int(round(math.sqrt(sh.shape[1]))) - 1
-    if kind == "render":
+    if kind in ("render", "transfer"):
         header["background"] = [float(v) for v in background]
+    if kind == "transfer":
+        header.update(model=model, cache_dir=None if cache_dir is None else str(cache_dir), k=int(k),
+                      feature_size=int(feature_size), sources=[])  # fmt: skip
+        top = 0
+        for index, (image, labels) in enumerate(sources):
+            entry = {"image": f"source_{index:05d}.npy", "labels": f"source_labels_{index:05d}.npy"}
+            labels = np.asarray(labels)
+            top = max(top, int(labels.max()) if labels.size else 0)
+            np.save(folder / entry["image"], np.ascontiguousarray(image, dtype=np.uint8), allow_pickle=False)
+            np.save(folder / entry["labels"], np.ascontiguousarray(labels, dtype=np.int32), allow_pickle=False)
+            header["sources"].append(entry)
+        header["num_labels"] = int(num_labels) if num_labels is not None else max(2, top + 1)
     masks, ignores = list(masks), list(ignores)
     for index, cam in enumerate(cameras):
         view = {
@@ -207,9 +259,9 @@ def read_request(folder) -> Request:
     sh_degree = header.get("sh_degree", 0)
     if not isinstance(sh_degree, int) or isinstance(sh_degree, bool) or not 0 <= sh_degree <= 3:
         raise RequestError(f"sh_degree must be an integer from 0 to 3, not {sh_degree!r}")
-    if kind == "render":
+    if kind in ("render", "transfer"):
         if not (folder / "sh.npy").is_file():
-            raise RequestError("a render request needs sh.npy")
+            raise RequestError(f"a {kind} request needs sh.npy")
         _check_array(folder, "sh.npy", (n, (sh_degree + 1) ** 2, 3), (np.float32,))
     views_raw = header.get("views")
     if not isinstance(views_raw, list) or not views_raw:
@@ -268,7 +320,62 @@ def read_request(folder) -> Request:
     ):  # fmt: skip
         raise RequestError("background must be three finite numbers")
     channels = (2 if mode == "two_class" else channels) if kind == "votes" else 0
-    return Request(folder, kind, n, views, mode, channels or 0, sh_degree, [float(v) for v in background])
+    transfer = _read_transfer(folder, header) if kind == "transfer" else None
+    return Request(folder, kind, n, views, mode, channels or 0, sh_degree, [float(v) for v in background], transfer)
+
+
+def _integer(header: dict, key: str, default, low: int, high: int | None = None) -> int:
+    value = header.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise RequestError(f"{key} must be an integer {span}, not {value!r}")
+    return value
+
+
+def _plain_name(name, where: str) -> str:
+    if not isinstance(name, str) or not name or Path(name).name != name or not name.endswith(".npy"):
+        raise RequestError(f"{where}: file name {name!r} must be a plain .npy name in the request folder")
+    return name
+
+
+def _read_transfer(folder: Path, header: dict) -> TransferSpec:
+    """The transfer-only header keys and the source arrays, checked."""
+    model = header.get("model")
+    if not isinstance(model, str) or not model.strip() or len(model) > 4096:
+        raise RequestError("a transfer request needs model: a folder, a Hugging Face id or 'rgb-patches'")
+    cache_dir = header.get("cache_dir")
+    if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir or len(cache_dir) > 4096):
+        raise RequestError("cache_dir must be a folder name or null")
+    k = _integer(header, "k", 5, 1)
+    feature_size = _integer(header, "feature_size", 448, 14, MAX_FEATURE_SIZE)
+    if feature_size % 14:
+        raise RequestError(f"feature_size must be a multiple of 14 (the patch size), not {feature_size}")
+    if "num_labels" not in header:
+        raise RequestError("a transfer request needs num_labels")
+    num_labels = _integer(header, "num_labels", None, 2, MAX_LABELS)
+    raw_sources = header.get("sources")
+    if not isinstance(raw_sources, list) or not raw_sources:
+        raise RequestError("a transfer request needs sources: a non-empty list of {image, labels}")
+    if len(raw_sources) > MAX_SOURCES:
+        raise RequestError(f"{len(raw_sources)} sources; at most {MAX_SOURCES}")
+    sources = []
+    for index, raw in enumerate(raw_sources):
+        where = f"source {index}"
+        if not isinstance(raw, dict) or set(raw) != SOURCE_KEYS:
+            raise RequestError(f"{where} must be an object with exactly the keys image and labels")
+        image_name, labels_name = _plain_name(raw["image"], where), _plain_name(raw["labels"], where)
+        image = _check_array(folder, image_name, (None, None, 3), (np.uint8,))
+        h, w = image.shape[:2]
+        if not (0 < h <= 16384 and 0 < w <= 16384):
+            raise RequestError(f"{where}: image size {w}x{h} is out of range")
+        labels = _check_array(folder, labels_name, (None, None), (np.int32, np.uint8))
+        if labels.shape != (h, w):
+            raise RequestError(f"{where}: labels are {labels.shape[1]}x{labels.shape[0]}, the image is {w}x{h}")
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= num_labels:
+            raise RequestError(f"{where}: label values {low}..{high} lie outside 0..{num_labels - 1}")
+        sources.append((image_name, labels_name))
+    return TransferSpec(model.strip(), num_labels, sources, cache_dir, k, feature_size)
 
 
 def validate_request(folder) -> Request:
