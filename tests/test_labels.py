@@ -156,3 +156,30 @@ def test_bad_label_maps_are_refused_and_change_nothing(blend, capture, tmp_path)
     cams = obj.masksplat.camera_collection.all_objects
     assert all(cam.masksplat.label_map is None for cam in cams) and len(obj.masksplat.labels) == 0
     assert "ms_label" not in obj.data.attributes
+
+
+def test_paint_labels_without_a_window(blend, capture, installed_addon):
+    """Painting with the active label writes its id into the camera's label map; Ctrl erases to 0."""
+    assert blend.ops.masksplat.import_splats(filepath=str(SAMPLE)) == {"FINISHED"}
+    obj = blend.context.active_object
+    assert blend.ops.masksplat.import_cameras(filepath=str(capture / "cameras.json")) == {"FINISHED"}
+    cam = sorted(obj.masksplat.camera_collection.all_objects, key=lambda o: o.name)[0]
+    with pytest.raises(RuntimeError, match="active label is 0"):
+        blend.ops.masksplat.paint_mask(camera=cam.name, target="LABELS", stroke=[{"name": "", "location": (10, 10)}])
+    assert cam.masksplat.label_map is None
+    for name in ("Letters", "Drops"):
+        assert blend.ops.masksplat.add_label(name=name) == {"FINISHED"}
+    assert [item.name for item in obj.masksplat.labels] == ["Background", "Letters", "Drops"]
+    assert obj.masksplat.active_label == 2
+    op = blend.ops.masksplat.paint_mask
+    assert op(camera=cam.name, target="LABELS", camera_radius=5, stroke=[{"name": "", "location": (20, 20)}, {"name": "", "location": (60, 20)}]) == {"FINISHED"}
+    assert op(camera=cam.name, target="LABELS", label=1, tool="LASSO",
+              stroke=[{"name": "", "location": p} for p in ((10, 80), (50, 80), (50, 120), (10, 120))]) == {"FINISHED"}  # fmt: skip
+    assert op(camera=cam.name, target="LABELS", mode="ERASE", camera_radius=3, stroke=[{"name": "", "location": (40, 20)}]) == {"FINISHED"}
+    ids = installed_addon.scene.labels.camera_label_map(cam)
+    assert ids.shape == (128, 128)
+    assert ids[20, 25] == 2 and ids[20, 40] == 0 and ids[100, 30] == 1 and ids[5, 5] == 0
+    assert set(np.unique(ids)) == {0, 1, 2}
+    with pytest.raises(RuntimeError, match="no ignore region"):
+        op(camera=cam.name, target="LABELS", mode="IGNORE", stroke=[{"name": "", "location": (10, 10)}])
+    assert cam.masksplat.mask is None  # the object mask is untouched by label painting

@@ -48,6 +48,21 @@ def label_names(obj: bpy.types.Object) -> list[str]:
     return [item.name for item in obj.masksplat.labels]
 
 
+def splat_for_camera(context, cam_obj) -> bpy.types.Object | None:
+    """The splat object whose label set painting on `cam_obj` uses: the active splat, else
+    the splat whose camera collection holds the camera."""
+    from .splat_object import is_splat_object
+
+    active = context.active_object
+    if is_splat_object(active):
+        return active
+    for obj in context.scene.objects:
+        collection = obj.masksplat.camera_collection if is_splat_object(obj) else None
+        if collection is not None and cam_obj.name in collection.all_objects:
+            return obj
+    return None
+
+
 def set_camera_label_map(cam_obj: bpy.types.Object, ids: np.ndarray) -> bpy.types.Image:
     """Store label ids [H, W] (top row first) on the camera as a packed image."""
     width, height, _, _ = camera_resolution(cam_obj, bpy.context.scene)

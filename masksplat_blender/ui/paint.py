@@ -1,6 +1,8 @@
 """Paint a camera's mask in the viewport, looking through the camera.
 
-LMB paints "object", Ctrl+LMB erases, Shift+LMB paints "ignore"; [ and ] or the wheel
+LMB paints "object", Ctrl+LMB erases, Shift+LMB paints "ignore"; with the Labels target,
+LMB paints the active label of the splat's label set into the camera's label map and
+Ctrl+LMB erases to background. [ and ] or the wheel
 change the radius; with the lasso, a closed stroke is filled. Enter or right-click
 keeps the mask, Esc leaves it as it was. The stroke and the mask are drawn with the
 `gpu` module, imported only inside the draw callback: batch jobs (no gpu in -b) import
@@ -13,9 +15,18 @@ import contextlib
 
 import bpy
 import numpy as np
-from bpy.props import CollectionProperty, EnumProperty, FloatProperty, FloatVectorProperty, StringProperty
+from bpy.props import (
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    FloatVectorProperty,
+    IntProperty,
+    StringProperty,
+)
 
+from ..core.labels import MAX_LABELS
 from ..core.paint import fill_polygon, region_radius_to_camera, region_to_camera, stamp_stroke
+from ..scene import labels as scene_labels
 from ..scene import masks as scene_masks
 from ..scene.cameras import apply_camera_resolution, camera_resolution
 
@@ -76,6 +87,26 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
     mode: EnumProperty(name="Mode", items=((OBJECT, "Object", ""), (ERASE, "Erase", ""), (IGNORE, "Ignore", "")), default=OBJECT)
     camera_radius: FloatProperty(name="Camera Radius", description="Brush radius in camera pixels", default=10.0, min=0.5)
     stroke: CollectionProperty(type=MaskSplatStrokePoint)
+    target: EnumProperty(
+        name="Paint Into",
+        items=(("MASK", "Mask", "The camera's object mask"), ("LABELS", "Labels", "The camera's label map, with the active label")),
+        default="MASK",
+    )
+    label: IntProperty(name="Label", default=-1, min=-1, max=MAX_LABELS, description="Label id to paint (-1: the splat's active label)")
+
+    def _label_target(self, context, cam):
+        """(label map int32 [H, W], label id, splat object) for painting labels on `cam`."""
+        splat = scene_labels.splat_for_camera(context, cam)
+        if splat is None:
+            raise ValueError(f"camera '{cam.name}' belongs to no splat object: assign its cameras first")
+        label = splat.masksplat.active_label if self.label < 0 else self.label
+        if label == 0 and self.mode == OBJECT:
+            raise ValueError("the active label is 0 (background): add a label and make it active")
+        scene_labels.ensure_label_set(splat, max(label + 1, 2))
+        width, height, _, _ = camera_resolution(cam, context.scene)
+        stored = scene_labels.camera_label_map(cam)
+        ids = stored.copy() if stored is not None and stored.shape == (height, width) else np.zeros((height, width), np.int32)
+        return ids, label, splat
 
     @classmethod
     def poll(cls, context):
@@ -86,6 +117,8 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
         if cam is None or cam.type != "CAMERA":
             self.report({"ERROR"}, f"no camera named '{self.camera}'" if self.camera else "the scene has no camera")
             return {"CANCELLED"}
+        if self.target == "LABELS":
+            return self._execute_labels(context, cam)
         width, height, _, _ = camera_resolution(cam, context.scene)
         stored = scene_masks.camera_mask(cam)
         mask = stored[0].copy() if stored else np.zeros((height, width), np.float32)
@@ -104,6 +137,28 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
         scene_masks.set_camera_mask(cam, mask, ignore > 0.5)
         return {"FINISHED"}
 
+    def _execute_labels(self, context, cam):
+        if self.mode == IGNORE:
+            self.report({"ERROR"}, "label maps have no ignore region: paint label 0 (background) or erase")
+            return {"CANCELLED"}
+        try:
+            ids, label, _ = self._label_target(context, cam)
+        except ValueError as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        points = [tuple(p.location) for p in self.stroke]
+        if not points:
+            self.report({"ERROR"}, "the stroke has no points")
+            return {"CANCELLED"}
+        value = 0 if self.mode == ERASE else label
+        if self.tool == "LASSO":
+            fill_polygon(ids, points, value)
+        else:
+            for start, end in zip(points, points[1:] or points, strict=False):
+                stamp_stroke(ids, start, end, self.camera_radius, value)
+        scene_labels.set_camera_label_map(cam, ids)
+        return {"FINISHED"}
+
     def invoke(self, context, event):
         if context.area is None or context.area.type != "VIEW_3D" or context.region_data is None:
             return self.execute(context)
@@ -115,6 +170,15 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
         context.region_data.view_perspective = "CAMERA"
         context.scene.camera = self.cam_obj
         self.width, self.height, _, _ = camera_resolution(self.cam_obj, context.scene)
+        self.ids = None
+        if self.target == "LABELS":
+            try:
+                self.ids, self.paint_label, splat = self._label_target(context, self.cam_obj)
+            except ValueError as err:
+                self.report({"ERROR"}, str(err))
+                return {"CANCELLED"}
+            self.colours = np.array([(0, 0, 0)] + [tuple(item.color) for item in splat.masksplat.labels][1:], np.float32)
+            self.original_ids = self.ids.copy()
         stored = scene_masks.camera_mask(self.cam_obj)
         self.mask = stored[0].copy() if stored else np.zeros((self.height, self.width), np.float32)
         self.ignore = (stored[1].astype(np.float32) if stored and stored[1] is not None else np.zeros_like(self.mask))
@@ -133,9 +197,13 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
         except ImportError:
             return
         rgba = np.zeros((self.height, self.width, 4), np.float32)
-        rgba[:, :, 0] = 1.0
-        rgba[:, :, 2] = self.ignore
-        rgba[:, :, 3] = 0.45 * np.maximum(self.mask, self.ignore)
+        if self.ids is not None:
+            rgba[:, :, :3] = self.colours[np.minimum(self.ids, len(self.colours) - 1)]
+            rgba[:, :, 3] = 0.45 * (self.ids > 0)
+        else:
+            rgba[:, :, 0] = 1.0
+            rgba[:, :, 2] = self.ignore
+            rgba[:, :, 3] = 0.45 * np.maximum(self.mask, self.ignore)
         buffer = gpu.types.Buffer("FLOAT", self.width * self.height * 4, np.ascontiguousarray(rgba[::-1]).ravel())
         self.texture = gpu.types.GPUTexture((self.width, self.height), format="RGBA32F", data=buffer)
 
@@ -144,7 +212,10 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
         (u, v), = region_to_camera([point], frame, self.width, self.height)
         r = region_radius_to_camera(self.radius, frame, self.width)
         start = self.last if self.last is not None else (u, v)
-        if self.current_mode == IGNORE:
+        if self.ids is not None:
+            if self.current_mode != IGNORE:
+                stamp_stroke(self.ids, start, (u, v), r, self.paint_label if self.current_mode == OBJECT else 0)
+        elif self.current_mode == IGNORE:
             stamp_stroke(self.ignore, start, (u, v), r, 1.0)
         else:
             stamp_stroke(self.mask, start, (u, v), r, 1.0 if self.current_mode == OBJECT else 0.0)
@@ -158,6 +229,10 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
         context.area.tag_redraw()
         if not keep:
             return {"CANCELLED"}
+        if self.ids is not None:
+            scene_labels.set_camera_label_map(self.cam_obj, self.ids)
+            self.report({"INFO"}, f"Label map of '{self.cam_obj.name}' saved ({int((self.ids > 0).sum()):,} labelled pixels)")
+            return {"FINISHED"}
         scene_masks.set_camera_mask(self.cam_obj, self.mask, self.ignore > 0.5)
         self.report({"INFO"}, f"Mask of '{self.cam_obj.name}' saved ({int((self.mask > 0.5).sum()):,} object pixels)")
         return {"FINISHED"}
@@ -186,8 +261,12 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
                 if self.tool == "LASSO" and len(self.lasso_points) > 2:
                     frame = camera_frame_in_region(context, self.cam_obj)
                     polygon = region_to_camera(self.lasso_points, frame, self.width, self.height)
-                    target = self.ignore if self.current_mode == IGNORE else self.mask
-                    fill_polygon(target, polygon, 0.0 if self.current_mode == ERASE else 1.0)
+                    if self.ids is not None:
+                        if self.current_mode != IGNORE:
+                            fill_polygon(self.ids, polygon, 0 if self.current_mode == ERASE else self.paint_label)
+                    else:
+                        target = self.ignore if self.current_mode == IGNORE else self.mask
+                        fill_polygon(target, polygon, 0.0 if self.current_mode == ERASE else 1.0)
                 self.lasso_points = []
                 self._refresh_texture()
             return {"RUNNING_MODAL"}

@@ -80,6 +80,10 @@ def draw_labels(layout, obj) -> None:
     else:
         box.operator("masksplat.add_label", icon="ADD")
     col = box.column(align=True)
+    row = col.row(align=True)
+    for tool, text, icon in (("BRUSH", "Paint Label", "BRUSH_DATA"), ("LASSO", "Lasso", "MOD_CURVE")):
+        op = row.operator("masksplat.paint_mask", text=text, icon=icon)
+        op.tool, op.target = tool, "LABELS"
     col.operator("masksplat.load_label_maps", icon="IMAGE_DATA")
     col.operator("masksplat.transfer_labels", icon="SHADERFX")
     col.operator("masksplat.compute_labels", icon="GROUP_VERTEX")
