@@ -147,3 +147,89 @@ def test_request_dir_is_private_and_arrays_load_without_pickle(tmp_path):
             np.load(path, allow_pickle=False)
     finally:
         shutil.rmtree(folder)
+
+
+# ---------------------------------------------------------------- transfer requests
+
+
+def transfer_request(tmp_path, **kwargs):
+    cams = orbit_cameras([0, 0, 0], 4.0, 2, 32, 24)
+    labels = np.zeros((20, 30), np.int32)
+    labels[5:, 10:] = 3
+    sources = [(np.zeros((20, 30, 3), np.uint8), labels), (np.full((8, 8, 3), 9, np.uint8), np.ones((8, 8), np.uint8))]
+    options = {"model": "rgb-patches", "num_labels": 4, "k": 3, "feature_size": 224, "cache_dir": None, **kwargs}
+    return write_request(tmp_path, "transfer", gaussians(), cams, sh=np.zeros((10, 1, 3), np.float32), background=(0, 0, 1),
+                         sources=sources, **options)  # fmt: skip
+
+
+def test_transfer_request_reads_back(tmp_path):
+    request = read_request(transfer_request(tmp_path, cache_dir="/some/cache"))
+    spec = request.transfer
+    assert request.kind == "transfer" and request.sh_degree == 0 and request.background == [0.0, 0.0, 1.0]
+    assert (spec.model, spec.num_labels, spec.k, spec.feature_size, spec.cache_dir) == ("rgb-patches", 4, 3, 224, "/some/cache")
+    assert spec.sources == [("source_00000.npy", "source_labels_00000.npy"), ("source_00001.npy", "source_labels_00001.npy")]
+    image, labels = request.source(0)
+    assert image.shape == (20, 30, 3) and image.dtype == np.uint8 and labels.dtype == np.int32 and labels.max() == 3
+    header = json.loads((tmp_path / "header.json").read_text())
+    assert header["cache_dir"] == "/some/cache" and header["sources"][1]["labels"] == "source_labels_00001.npy"
+
+
+def test_transfer_defaults_and_num_labels_from_the_labels(tmp_path):
+    cams = orbit_cameras([0, 0, 0], 4.0, 1, 16, 16)
+    folder = write_request(tmp_path, "transfer", gaussians(), cams, sh=np.zeros((10, 1, 3), np.float32), model="facebook/dinov2-small",
+                           sources=[(np.zeros((16, 16, 3), np.uint8), np.full((16, 16), 5))])  # fmt: skip
+    spec = read_request(folder).transfer
+    assert (spec.num_labels, spec.k, spec.feature_size, spec.cache_dir) == (6, 5, 448, None)
+
+
+TRANSFER_CASES = {
+    "no model": (lambda h: h.pop("model"), "needs model"),
+    "empty model": (lambda h: h.update(model=" "), "needs model"),
+    "cache_dir": (lambda h: h.update(cache_dir=3), "cache_dir must be"),
+    "k zero": (lambda h: h.update(k=0), "k must be an integer of at least 1"),
+    "k bool": (lambda h: h.update(k=True), "k must be an integer"),
+    "feature_size": (lambda h: h.update(feature_size=450), "multiple of 14"),
+    "feature_size range": (lambda h: h.update(feature_size=1806), "feature_size must be an integer from 14 to 1792"),
+    "num_labels": (lambda h: h.update(num_labels=34), "num_labels must be an integer from 2 to 33"),
+    "no num_labels": (lambda h: h.pop("num_labels"), "needs num_labels"),
+    "num_labels below the labels": (lambda h: h.update(num_labels=3), "label values 0..3 lie outside 0..2"),
+    "no sources": (lambda h: h.update(sources=[]), "needs sources"),
+    "source keys": (lambda h: h["sources"][0].update(mask="x.npy"), "exactly the keys image and labels"),
+    "source path": (lambda h: h["sources"][1].update(labels="../x.npy"), "plain .npy name"),
+    "source not npy": (lambda h: h["sources"][1].update(image="x.png"), "plain .npy name"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRANSFER_CASES))
+def test_malformed_transfer_headers(tmp_path, case):
+    folder = transfer_request(tmp_path)
+    change, message = TRANSFER_CASES[case]
+    _edit_header(folder, change)
+    with pytest.raises(RequestError) as err:
+        read_request(folder)
+    assert message in str(err.value)
+
+
+TRANSFER_ARRAYS = {
+    "image dtype": ("source_00000.npy", np.zeros((20, 30, 3), np.float32), "dtype float32, expected uint8"),
+    "image channels": ("source_00000.npy", np.zeros((20, 30, 4), np.uint8), "shape (20, 30, 4), expected ('*', '*', 3)"),
+    "labels dtype": ("source_labels_00000.npy", np.zeros((20, 30), np.int64), "dtype int64"),
+    "labels size": ("source_labels_00001.npy", np.zeros((8, 9), np.uint8), "labels are 9x8, the image is 8x8"),
+    "labels negative": ("source_labels_00000.npy", np.full((20, 30), -1, np.int32), "label values -1..-1 lie outside 0..3"),
+    "labels pickled": ("source_labels_00000.npy", np.array([None] * 4, dtype=object), "not a plain .npy"),
+    "no sh": ("sh.npy", None, "a transfer request needs sh.npy"),
+    "missing image": ("source_00001.npy", None, "source_00001.npy is missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRANSFER_ARRAYS))
+def test_malformed_transfer_arrays(tmp_path, case):
+    folder = transfer_request(tmp_path)
+    name, array, message = TRANSFER_ARRAYS[case]
+    if array is None:
+        (folder / name).unlink()
+    else:
+        np.save(folder / name, array, allow_pickle=True)
+    with pytest.raises(RequestError) as err:
+        read_request(folder)
+    assert message in str(err.value)

@@ -17,7 +17,7 @@ transfer code as DINOv2 and serves tests and debugging.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,7 @@ class FeatureModel:
     """A loaded feature extractor: a transformers DINOv2 module, or None for rgb-patches."""
 
     name: str
-    module: object | None
+    module: object | None = field(repr=False)
     patch_size: int = PATCH_SIZE
     num_register_tokens: int = 0
     device: str = "cpu"
