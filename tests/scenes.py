@@ -61,3 +61,53 @@ def fruit_label_maps(cameras, labels: np.ndarray | None = None, client: BackendC
     finally:
         if own:
             client.close()
+
+
+def write_affordance_scene(folder: Path, cameras, recolour: bool = True, source_index: int = 0) -> dict:
+    """The sample for label transfer: scene.ply (recoloured by its 9 hand labels without
+    view-dependent colour, so colour features carry the labels; or as captured), cameras.json,
+    gt/<camera>.png label maps rendered from the hand labels, and the source view's render
+    (source.png) with its labels (source_labels.png). Returns the paths."""
+    from masksplat_blender.core.cameras import save_cameras_json
+    from masksplat_blender.core.images import write_png
+    from masksplat_blender.core.labels import default_colours
+    from masksplat_blender.core.splat_io import write_ply
+
+    sh_c0 = 0.28209479177387814
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = read_splats(SAMPLE)
+    labels = fruit_labels()
+    vertices = data.vertices.copy()
+    if recolour:
+        colours = np.array(default_colours(9), dtype=np.float32)
+        colours[0] = (0.05, 0.05, 0.05)  # the card dark, letters bright
+        for c in range(3):
+            vertices[f"f_dc_{c}"] = (colours[labels, c] - 0.5) / sh_c0
+        for name in vertices.dtype.names:
+            if name.startswith("f_rest_"):
+                vertices[name] = 0.0
+        data.vertices = vertices
+    write_ply(folder / "scene.ply", data)
+    save_cameras_json(folder / "cameras.json", cameras)
+    (folder / "gt").mkdir(exist_ok=True)
+    client = BackendClient(sys.executable, device="cpu")
+    try:
+        for cam, ids in zip(cameras, fruit_label_maps(cameras, client=client), strict=True):
+            write_png(folder / "gt" / f"{cam.name}.png", ids.astype(np.uint8))
+        degree = data.sh_degree
+        dc = np.stack([vertices[f"f_dc_{c}"] for c in range(3)], axis=1)[:, None, :]
+        rest_count = (degree + 1) ** 2 - 1
+        if rest_count and not recolour:
+            rest = np.stack([vertices[f"f_rest_{i}"] for i in range(3 * rest_count)], axis=1).reshape(-1, 3, rest_count).transpose(0, 2, 1)
+            sh = np.concatenate([dc, rest], axis=1)
+        else:
+            sh = dc
+        ((rgb, _),) = render_views(client, gaussian_arrays(data), np.ascontiguousarray(sh, dtype=np.float32), [cameras[source_index]])
+    finally:
+        client.close()
+    write_png(folder / "source.png", rgb)
+    source = cameras[source_index].name
+    (folder / "source_labels.png").write_bytes((folder / "gt" / f"{source}.png").read_bytes())
+    return {"ply": folder / "scene.ply", "cameras": folder / "cameras.json", "gt": folder / "gt",
+            "source_image": folder / "source.png", "source_labels": folder / "source_labels.png", "source_camera": source}  # fmt: skip

@@ -14,52 +14,21 @@ import json
 
 import numpy as np
 import pytest
-from scenes import SAMPLE, fruit_cameras, fruit_label_maps, fruit_labels
+from scenes import fruit_cameras, fruit_labels, write_affordance_scene
 from test_batch import run_batch
 
-from masksplat_blender.client import BackendClient, render_views
-from masksplat_blender.core.cameras import save_cameras_json
 from masksplat_blender.core.images import read_png, write_png
-from masksplat_blender.core.labels import default_colours, weighted_agreement
-from masksplat_blender.core.splat_io import read_splats, write_ply
-
-SH_C0 = 0.28209479177387814
+from masksplat_blender.core.labels import weighted_agreement
+from masksplat_blender.core.splat_io import read_splats
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
-    """The sample recoloured by its 9 hand labels (no view-dependent colour), 8 cameras,
-    the source view's render and label ids, and ground-truth label maps of every view."""
-    import sys
-
+    """The sample recoloured by its 9 hand labels, 8 cameras, the source view's render and
+    label ids, and ground-truth label maps of every view."""
     folder = tmp_path_factory.mktemp("affordance")
-    data = read_splats(SAMPLE)
-    labels = fruit_labels()
-    colours = np.array(default_colours(9), dtype=np.float32)
-    colours[0] = (0.05, 0.05, 0.05)  # the card dark, letters bright
-    vertices = data.vertices.copy()
-    for c in range(3):
-        vertices[f"f_dc_{c}"] = (colours[labels, c] - 0.5) / SH_C0
-    for name in vertices.dtype.names:
-        if name.startswith("f_rest_"):
-            vertices[name] = 0.0
-    data.vertices = vertices
-    write_ply(folder / "scene.ply", data)
     cameras = fruit_cameras(8, size=128, elevation=(20.0, 85.0))
-    save_cameras_json(folder / "cameras.json", cameras)
-    (folder / "gt").mkdir()
-    for cam, ids in zip(cameras, fruit_label_maps(cameras), strict=True):
-        write_png(folder / "gt" / f"{cam.name}.png", ids.astype(np.uint8))
-    client = BackendClient(sys.executable, device="cpu")
-    try:
-        arrays = {"means": data.means(), "quats": data.quats_wxyz(), "log_scales": data.log_scales(),
-                  "opacity_logits": data.opacity_logits()}  # fmt: skip
-        sh = np.stack([vertices[f"f_dc_{c}"] for c in range(3)], axis=1)[:, None, :].astype(np.float32)
-        ((rgb, _),) = render_views(client, arrays, sh, cameras[:1])
-    finally:
-        client.close()
-    write_png(folder / "source.png", rgb)
-    (folder / "source_labels.png").write_bytes((folder / "gt" / f"{cameras[0].name}.png").read_bytes())
+    write_affordance_scene(folder, cameras)
     return folder, cameras
 
 
@@ -150,3 +119,27 @@ def test_bad_affordance_input_exits_2(scene, tmp_path):
     proc = run_batch(*args)
     assert proc.returncode == 2 and "10x10" in proc.stderr, proc.stderr[-2000:]
     assert not npz.exists()
+
+
+def test_transfer_labels_operator_renders_the_source_view(scene, blend, installed_addon):
+    """In Blender: labels on one camera, Transfer Labels renders that view as the source,
+    fills every other camera's label map and lifts them (one Undo step)."""
+    folder, cameras = scene
+    assert blend.ops.masksplat.import_splats(filepath=str(folder / "scene.ply")) == {"FINISHED"}
+    obj = blend.context.active_object
+    assert blend.ops.masksplat.import_cameras(filepath=str(folder / "cameras.json")) == {"FINISHED"}
+    labels_module = installed_addon.scene.labels
+    cams = {c.name: c for c in obj.masksplat.camera_collection.all_objects}
+    source = read_png(folder / "source_labels.png")[:, :, 0]
+    labels_module.set_camera_label_map(cams[cameras[0].name], source)
+    with pytest.raises(RuntimeError, match="no feature model"):
+        blend.ops.masksplat.transfer_labels(device="cpu")
+    assert "ms_label" not in obj.data.attributes
+    assert blend.ops.masksplat.transfer_labels(model="rgb-patches", device="cpu") == {"FINISHED"}
+    assert all(c.masksplat.label_map is not None for c in cams.values())
+    assert (labels_module.camera_label_map(cams[cameras[0].name]) == source).all()
+    labels = labels_module.stored_labels(obj)
+    votes = labels_module.stored_label_votes(obj)
+    agreement = weighted_agreement(labels, fruit_labels(), votes.sum(axis=1))
+    assert agreement > 0.9, agreement
+    assert len(obj.masksplat.labels) == 9
