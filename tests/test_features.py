@@ -321,6 +321,7 @@ def test_tiny_dinov2_through_the_backend(client, fruit, fruit_truth, tiny_dino, 
         maps, images, result = client_transfer(client, fruit["gaussians"], fruit["sh"], cams, [(renders[0][0], truth[0])], str(folder),
                                                num_labels=9, k=1, feature_size=224, progress=lambda d, t, m, seen=progress: seen.append((d, t, m)))  # fmt: skip
         assert result["ok"] and [m.shape for m in maps] == [(256, 256)] * 2
+        assert result["feature_model"] == str(folder) and result["feature_device"] == "cpu"
         assert (maps[1][renders[1][1] < 128] == 0).all()
         assert any("feature model" in m for _, _, m in progress) and progress[-1][:2] == (2, 2)
         # Identical images give identical features: the source view reproduces its patch labels.

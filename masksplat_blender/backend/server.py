@@ -5,6 +5,7 @@ Protocol (JSON lines; stdout carries nothing else, stray prints go to stderr):
   out: {"event": "ready", "pid", "torch", "cuda", "numba"}
        {"id", "event": "progress", "done", "total", "message"}
        {"id", "event": "result", "ok": true, "device", "device_note", "outputs", "seconds",
+        "feature_model", "feature_device" (transfer only: the model and where its features ran),
         "peak_rss_mb" (process peak so far), "request_peak_rss_mb" (this request's peak; Linux)}
        {"id", "event": "result", "ok": false, "kind", "error", "traceback"}
 kind is one of invalid_request, cuda_unavailable, model_unavailable (the feature model of a
@@ -139,7 +140,7 @@ def _to_uint8(array) -> np.ndarray:
     return (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def _transfer(request: Request, rasterizer, device: str, progress, cancelled) -> list[str]:
+def _transfer(request: Request, rasterizer, device: str, progress, cancelled) -> tuple[list[str], dict]:
     """Render each view, carry the sources' labels to it by patch features, mask by coverage.
 
     The model is loaded once per process (features.load_feature_model caches it) and the
@@ -180,7 +181,7 @@ def _transfer(request: Request, rasterizer, device: str, progress, cancelled) ->
                             (f"alpha_{index:05d}.npy", _to_uint8(alpha))):  # fmt: skip
             np.save(request.folder / name, array, allow_pickle=False)
             outputs.append(name)
-    return outputs
+    return outputs, {"feature_model": model.name, "feature_device": model.device}
 
 
 def handle(folder, device: str, progress, cancelled, rasterizers: dict) -> dict:
@@ -192,7 +193,7 @@ def handle(folder, device: str, progress, cancelled, rasterizers: dict) -> dict:
         rasterizers[device] = select_rasterizer(device, progress)
     rasterizer, note = rasterizers[device]
     total = len(request.views)
-    outputs = []
+    outputs, extra = [], {}
     if request.kind == "votes":
         gaussians = _gaussians(request, with_sh=False)
         votes = np.zeros((request.num_gaussians, request.channels), dtype=np.float64)
@@ -220,7 +221,7 @@ def handle(folder, device: str, progress, cancelled, rasterizers: dict) -> dict:
         np.save(request.folder / "votes.npy", votes.astype(np.float32), allow_pickle=False)
         outputs.append("votes.npy")
     elif request.kind == "transfer":
-        outputs = _transfer(request, rasterizer, device, progress, cancelled)
+        outputs, extra = _transfer(request, rasterizer, device, progress, cancelled)
     else:
         gaussians = _gaussians(request, with_sh=True)
         background = np.asarray(request.background, dtype=np.float32)
@@ -233,7 +234,7 @@ def handle(folder, device: str, progress, cancelled, rasterizers: dict) -> dict:
                 np.save(request.folder / name, _to_uint8(array), allow_pickle=False)
                 outputs.append(name)
     progress(total, total, "done")
-    return {"outputs": outputs, "device": rasterizer.name, "device_note": note}
+    return {"outputs": outputs, "device": rasterizer.name, "device_note": note, **extra}
 
 
 def _failure(err: BaseException) -> dict:
