@@ -30,6 +30,7 @@ class MaskSplatPreferences(bpy.types.AddonPreferences):
 
     feature_model: StringProperty(
         name="Feature Model",
+        default="facebook/dinov2-small",
         description="DINOv2 weights for Transfer Labels: a local folder (config.json + model.safetensors) or a model id "
         "such as facebook/dinov2-small found in the Model Cache. Nothing is downloaded unless you press Download Model",
     )
