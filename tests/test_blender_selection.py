@@ -186,3 +186,31 @@ def test_other_splats_occlude_and_each_object_keeps_its_own_votes(blend, capture
     again = np.empty_like(alone)
     target.data.attributes["ms_fg"].data.foreach_get("value", again)
     np.testing.assert_allclose(again, alone, rtol=1e-5, atol=1e-4)
+
+
+def test_undo_restores_delete_separate_and_votes(blend, capture):
+    """Every data-changing operator is one Undo step (Blender's own undo stack, ed.undo; the
+    second positional argument pushes the step as the UI does)."""
+    obj_name = _setup(blend, capture).name
+    blend.ops.ed.undo_push(message="masks loaded")
+    n = len(blend.data.objects[obj_name].data.vertices)
+    assert blend.ops.masksplat.compute_selection("EXEC_DEFAULT", True, device="cpu") == {"FINISHED"}
+    obj = blend.data.objects[obj_name]
+    chosen = int(_selected(obj).sum())
+    assert 0 < chosen < n and "ms_fg" in obj.data.attributes
+
+    assert blend.ops.masksplat.delete_selected("EXEC_DEFAULT", True) == {"FINISHED"}
+    assert len(blend.data.objects[obj_name].data.vertices) == n - chosen
+    blend.ops.ed.undo()
+    obj = blend.data.objects[obj_name]  # undo reloads the data: look objects up again
+    assert len(obj.data.vertices) == n and int(_selected(obj).sum()) == chosen
+
+    assert blend.ops.masksplat.separate_selected("EXEC_DEFAULT", True) == {"FINISHED"}
+    assert f"{obj_name}.selected" in blend.data.objects
+    blend.ops.ed.undo()
+    assert f"{obj_name}.selected" not in blend.data.objects
+    assert len(blend.data.objects[obj_name].data.vertices) == n
+
+    blend.ops.ed.undo()  # the votes themselves
+    obj = blend.data.objects[obj_name]
+    assert "ms_fg" not in obj.data.attributes and len(obj.data.vertices) == n

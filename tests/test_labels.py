@@ -126,7 +126,13 @@ def test_export_writes_labels_as_the_last_int32_property(blend, capture, tmp_pat
     with pytest.raises(RuntimeError, match="has no labels to write"):
         blend.ops.masksplat.export_splats(filepath=str(plain), label_property=True)
     assert not plain.exists()
-    blend.ops.masksplat.compute_labels(device="cpu")
+    blend.ops.ed.undo_push(message="label maps loaded")
+    assert blend.ops.masksplat.compute_labels("EXEC_DEFAULT", True, device="cpu") == {"FINISHED"}
+    name = obj.name
+    blend.ops.ed.undo()  # Compute Labels is one Undo step
+    assert "ms_label" not in blend.data.objects[name].data.attributes
+    blend.ops.ed.redo()
+    obj = blend.data.objects[name]
     labelled = tmp_path / "labelled.ply"
     assert blend.ops.masksplat.export_splats(filepath=str(labelled), label_property=True) == {"FINISHED"}
     assert blend.ops.masksplat.export_splats(filepath=str(plain)) == {"FINISHED"}

@@ -44,7 +44,15 @@ def test_zero_criterion_keeps_every_used_view_within_1_over_255(blend, cams, tmp
     blend.ops.masksplat.import_cameras(filepath=str(cams))
     blend.context.view_layer.objects.active = obj
     n = len(obj.data.vertices)
-    assert blend.ops.masksplat.prune_splats(criterion="ZERO", device="cpu") == {"FINISHED"}
+    blend.ops.ed.undo_push(message="before prune")
+    # pushed as the UI does (second positional argument): the removal is one Undo step
+    assert blend.ops.masksplat.prune_splats("EXEC_DEFAULT", True, criterion="ZERO", device="cpu") == {"FINISHED"}
+    name, removed = obj.name, len(obj.data.vertices)
+    blend.ops.ed.undo()
+    assert len(blend.data.objects[name].data.vertices) == n
+    blend.ops.ed.redo()
+    obj = blend.data.objects[name]
+    assert len(obj.data.vertices) == removed
     report = json.loads(obj.masksplat.prune_report)
     assert 0 < report["removed"] < n and len(obj.data.vertices) == n - report["removed"]
     assert report["max_pixel_difference"] <= 1 / 255 + 1e-9
