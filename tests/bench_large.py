@@ -1,4 +1,4 @@
-"""A 3,000,000-Gaussian SH-degree-3 object on this machine: import, compute, delete (memory).
+"""A 3,000,000-Gaussian SH-degree-3 object on this machine: import, compute, delete, undo (memory).
 
     .venv/bin/python tests/bench_large.py [--n 3000000] [--size 512]
 
@@ -69,10 +69,21 @@ def main() -> int:
     disc = (((xx - args.size / 2) ** 2 + (yy - args.size / 2) ** 2) < (args.size / 4) ** 2).astype(np.float32)
     for cam in obj.masksplat.camera_collection.objects:
         scene_masks.set_camera_mask(cam, disc)
-    step(f"compute selection ({args.views} views, {args.size}px, CPU)", lambda: bpy.ops.masksplat.compute_selection(device="cpu"))
+    bpy.ops.ed.undo_push(message="masks painted")
+    # "EXEC_DEFAULT", True: push each operator's Undo step as the UI does
+    step(f"compute selection ({args.views} views, {args.size}px, CPU)",
+         lambda: bpy.ops.masksplat.compute_selection("EXEC_DEFAULT", True, device="cpu"))  # fmt: skip
     backend = client._SHARED["client"]
     selected = int(np.count_nonzero(masksplat_blender.scene.selection.vertex_selection(obj)))
-    step(f"delete selected ({selected:,})", lambda: bpy.ops.masksplat.delete_selected())
+    name, total = obj.name, len(obj.data.vertices)
+    step(f"delete selected ({selected:,})", lambda: bpy.ops.masksplat.delete_selected("EXEC_DEFAULT", True))
+    step("undo the delete", lambda: bpy.ops.ed.undo())
+    obj = bpy.data.objects[name]
+    if len(obj.data.vertices) != total:
+        raise SystemExit(f"undo left {len(obj.data.vertices):,} Gaussians, expected {total:,}")
+    step("redo the delete", lambda: bpy.ops.ed.redo())
+    obj = bpy.data.objects[name]
+    bpy.context.view_layer.objects.active = obj
     step("export", lambda: bpy.ops.masksplat.export_splats(filepath=str(work / "out.ply")))
     print(f"\n{args.n:,} Gaussians, SH degree 3 ({path.stat().st_size / 2**20:.0f} MB file); Blender RSS before import {base:.0f} MB\n")
     print("| step | seconds | Blender RSS after (MB) | Blender peak RSS (MB) |")
