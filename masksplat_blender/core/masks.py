@@ -56,9 +56,9 @@ def match_mask_files(folder, camera_names) -> dict[str, Path]:
     return {name: paths[0] for name, paths in found.items()}
 
 
-def check_mask_size(name: str, mask: np.ndarray, width: int, height: int) -> None:
+def check_mask_size(name: str, mask: np.ndarray, width: int, height: int, what: str = "mask") -> None:
     if mask.shape[:2] != (height, width):
-        raise MaskError(f"the mask for camera '{name}' is {mask.shape[1]}x{mask.shape[0]}, the camera is {width}x{height}")
+        raise MaskError(f"the {what} for camera '{name}' is {mask.shape[1]}x{mask.shape[0]}, the camera is {width}x{height}")
 
 
 def iou_and_accuracy(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:

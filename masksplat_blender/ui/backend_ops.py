@@ -28,6 +28,15 @@ def backend_python(context=None) -> tuple[str, str]:
     return client.find_backend_python(prefs.backend_python if prefs else None, managed_venv())
 
 
+# Device choice of every operator that runs the backend.
+DEVICE_ITEMS = (
+    ("PREFERENCES", "Preferences", "The device chosen in the add-on preferences"),
+    ("auto", "Automatic", "gsplat on CUDA when available, else the CPU"),
+    ("cpu", "CPU", "MaskSplat's CPU rasterizer"),
+    ("cuda", "CUDA", "gsplat on an NVIDIA GPU"),
+)
+
+
 def backend_client(context=None, device: str | None = None) -> client.BackendClient:
     """The shared warm backend, on `device` or the one chosen in the preferences."""
     prefs = get_preferences(context)

@@ -10,22 +10,14 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from ..client import BackendError, compute_votes, render_views
 from ..core.labels import MAX_LABELS, LabelError
-from ..core.masks import MaskError, match_mask_files
 from ..scene import labels as scene_labels
-from ..scene.cameras import camera_from_object, camera_resolution
+from ..scene.cameras import camera_from_object
 from ..scene.selection import scene_cameras, world_gaussians, world_sh
 from ..scene.splat_object import is_splat_object
-from .backend_ops import backend_client
+from .backend_ops import DEVICE_ITEMS, backend_client
 from .modal import BackgroundWork
 from .preferences import get_preferences
-from .selection_ops import _ObjectMode
-
-DEVICE_ITEMS = (
-    ("PREFERENCES", "Preferences", "The device chosen in the add-on preferences"),
-    ("auto", "Automatic", "gsplat on CUDA when available, else the CPU"),
-    ("cpu", "CPU", "MaskSplat's CPU rasterizer"),
-    ("cuda", "CUDA", "gsplat on an NVIDIA GPU"),
-)
+from .selection_ops import _ObjectMode, missing_note, read_camera_files
 
 
 def _splat_poll(context) -> bool:
@@ -96,32 +88,16 @@ class MASKSPLAT_OT_load_label_maps(bpy.types.Operator):
 
     def execute(self, context):
         obj = context.active_object
-        cameras = scene_cameras(obj, context.scene)
-        if not cameras:
-            self.report({"ERROR"}, f"'{obj.name}' has no cameras: import or add cameras first")
-            return {"CANCELLED"}
-        by_name = {cam.masksplat.image_name.rsplit(".", 1)[0] if cam.masksplat.image_name else cam.name: cam for cam in cameras}
         try:
-            files = match_mask_files(Path(bpy.path.abspath(self.directory)), by_name)
-            loaded = {}
-            for name, path in files.items():
-                width, height, _, _ = camera_resolution(by_name[name], context.scene)
-                ids = scene_labels.read_label_file(path)
-                if ids.shape != (height, width):
-                    raise LabelError(f"the label map for '{name}' is {ids.shape[1]}x{ids.shape[0]}, the camera is {width}x{height}")
-                loaded[name] = ids
+            loaded, missing = read_camera_files(context, obj, self.directory, scene_labels.read_label_file, "label map")
             count = max(int(ids.max(initial=0)) for ids in loaded.values()) + 1
             scene_labels.ensure_label_set(obj, max(count, 2))
-        except (MaskError, LabelError) as err:
+        except ValueError as err:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}
-        for name, ids in loaded.items():
-            scene_labels.set_camera_label_map(by_name[name], ids)
-        missing = sorted(set(by_name) - set(loaded))
-        message = f"Loaded {len(loaded)} label maps ({count} label ids)"
-        if missing:
-            message += f"; {len(missing)} cameras have no file ({', '.join(missing[:5])}{'...' if len(missing) > 5 else ''})"
-        self.report({"INFO"}, message)
+        for cam, ids in loaded.items():
+            scene_labels.set_camera_label_map(cam, ids)
+        self.report({"INFO"}, f"Loaded {len(loaded)} label maps ({count} label ids)" + missing_note(missing))
         return {"FINISHED"}
 
 

@@ -11,7 +11,7 @@ from ..client import compute_votes, render_views
 from ..core.prune import PruneError
 from ..scene.pruning import PrunePlan
 from ..scene.splat_object import is_splat_object, keep_vertices
-from .backend_ops import backend_client
+from .backend_ops import DEVICE_ITEMS, backend_client
 from .modal import BackgroundWork, interactive
 
 
@@ -48,11 +48,7 @@ class MASKSPLAT_OT_prune_splats(BackgroundWork, bpy.types.Operator):
     threshold: FloatProperty(name="Threshold", description="Contribution per view pixel (a Gaussian covering 10 pixels fully in one of 32 views at 256x256 has 5e-6)", default=1e-8, min=0.0, precision=10)
     fraction: FloatProperty(name="Fraction", default=0.1, min=0.001, max=0.99)
     min_psnr: FloatProperty(name="Minimum PSNR", description="With Smallest Fraction: remove less until the used views keep this PSNR (0 = off)", default=0.0, min=0.0, max=100.0)
-    device: EnumProperty(
-        name="Device",
-        items=(("PREFERENCES", "Preferences", ""), ("auto", "Automatic", ""), ("cpu", "CPU", ""), ("cuda", "CUDA", "")),
-        default="PREFERENCES",
-    )
+    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="PREFERENCES")
 
     @classmethod
     def poll(cls, context):

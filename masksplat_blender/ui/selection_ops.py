@@ -14,7 +14,7 @@ from ..scene import masks as scene_masks
 from ..scene import selection
 from ..scene.cameras import camera_resolution
 from ..scene.splat_object import is_splat_object, keep_vertices
-from .backend_ops import backend_client
+from .backend_ops import DEVICE_ITEMS, backend_client
 from .modal import BackgroundWork
 
 
@@ -44,16 +44,7 @@ class MASKSPLAT_OT_compute_selection(BackgroundWork, bpy.types.Operator):
     bl_label = "Compute Selection"
     bl_options = {"REGISTER", "UNDO"}
 
-    device: EnumProperty(
-        name="Device",
-        items=(
-            ("PREFERENCES", "Preferences", "The device chosen in the add-on preferences"),
-            ("auto", "Automatic", "gsplat on CUDA when available, else the CPU"),
-            ("cpu", "CPU", "MaskSplat's CPU rasterizer"),
-            ("cuda", "CUDA", "gsplat on an NVIDIA GPU"),
-        ),
-        default="PREFERENCES",
-    )
+    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="PREFERENCES")
 
     @classmethod
     def poll(cls, context):
@@ -206,32 +197,39 @@ class MASKSPLAT_OT_load_masks(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def execute(self, context):
-        obj = context.active_object
-        cameras = selection.scene_cameras(obj, context.scene)
-        if not cameras:
-            self.report({"ERROR"}, f"'{obj.name}' has no cameras: import or add cameras first")
-            return {"CANCELLED"}
-        by_name = {cam.masksplat.image_name.rsplit(".", 1)[0] if cam.masksplat.image_name else cam.name: cam for cam in cameras}
         try:
-            files = match_mask_files(Path(bpy.path.abspath(self.directory)), by_name)
-            loaded = {}
-            for name, path in files.items():
-                cam = by_name[name]
-                width, height, _, _ = camera_resolution(cam, context.scene)
-                mask = scene_masks.load_mask_file(path)
-                check_mask_size(name, mask, width, height)
-                loaded[name] = mask
-        except MaskError as err:
+            loaded, missing = read_camera_files(context, context.active_object, self.directory, scene_masks.load_mask_file)
+        except ValueError as err:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}
-        for name, mask in loaded.items():
-            scene_masks.set_camera_mask(by_name[name], mask)
-        missing = sorted(set(by_name) - set(loaded))
-        message = f"Loaded {len(loaded)} masks"
-        if missing:
-            message += f"; {len(missing)} cameras have no mask file ({', '.join(missing[:5])}{'...' if len(missing) > 5 else ''})"
-        self.report({"INFO"}, message)
+        for cam, mask in loaded.items():
+            scene_masks.set_camera_mask(cam, mask)
+        self.report({"INFO"}, f"Loaded {len(loaded)} masks" + missing_note(missing))
         return {"FINISHED"}
+
+
+def read_camera_files(context, obj, directory, read, what: str = "mask") -> tuple[dict, list[str]]:
+    """Read one file per camera from `directory`, named after the camera's image (e.g. SAM
+    output). Every file is read and checked before the caller stores anything, so one bad
+    file changes nothing. Returns ({camera object: read(file)}, names of cameras without one)."""
+    cameras = selection.scene_cameras(obj, context.scene)
+    if not cameras:
+        raise MaskError(f"'{obj.name}' has no cameras: import or add cameras first")
+    by_name = {cam.masksplat.image_name.rsplit(".", 1)[0] if cam.masksplat.image_name else cam.name: cam for cam in cameras}
+    files = match_mask_files(Path(bpy.path.abspath(directory)), by_name)
+    loaded = {}
+    for name, path in files.items():
+        width, height, _, _ = camera_resolution(by_name[name], context.scene)
+        data = read(path)
+        check_mask_size(name, data, width, height, what)
+        loaded[by_name[name]] = data
+    return loaded, sorted(set(by_name) - set(files))
+
+
+def missing_note(missing: list[str]) -> str:
+    if not missing:
+        return ""
+    return f"; {len(missing)} cameras have no file ({', '.join(missing[:5])}{'...' if len(missing) > 5 else ''})"
 
 
 CLASSES = (
