@@ -145,3 +145,13 @@ def test_transfer_labels_operator_renders_the_source_view(scene, blend, installe
     agreement = weighted_agreement(labels, fruit_labels(), votes.sum(axis=1))
     assert agreement > 0.9, agreement
     assert len(obj.masksplat.labels) == 9
+    assert [labels_module.has_own_labels(c) for c in cams.values()].count(True) == 1
+    # a second annotated view (loaded or painted over a transferred map) joins the sources
+    second = cameras[4].name
+    labels_module.set_camera_label_map(cams[second], read_png(folder / "gt" / f"{second}.png")[:, :, 0])
+    assert blend.ops.masksplat.transfer_labels(model="rgb-patches", device="cpu") == {"FINISHED"}
+    assert [labels_module.has_own_labels(c) for c in cams.values()].count(True) == 2
+    labels = labels_module.stored_labels(obj)
+    two = weighted_agreement(labels, fruit_labels(), labels_module.stored_label_votes(obj).sum(axis=1))
+    print(f"\nTransfer Labels (rgb-patches) from 1 view: {agreement:.4f}, from 2 views: {two:.4f}")
+    assert two >= agreement - 0.005, (agreement, two)

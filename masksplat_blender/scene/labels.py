@@ -63,8 +63,12 @@ def splat_for_camera(context, cam_obj) -> bpy.types.Object | None:
     return None
 
 
-def set_camera_label_map(cam_obj: bpy.types.Object, ids: np.ndarray) -> bpy.types.Image:
-    """Store label ids [H, W] (top row first) on the camera as a packed image."""
+TRANSFERRED_KEY = "masksplat_transferred"  # image property: the map came from Transfer Labels
+
+
+def set_camera_label_map(cam_obj: bpy.types.Object, ids: np.ndarray, transferred: bool = False) -> bpy.types.Image:
+    """Store label ids [H, W] (top row first) on the camera as a packed image; `transferred`
+    marks maps made by Transfer Labels (painted and loaded ones are its sources)."""
     width, height, _, _ = camera_resolution(cam_obj, bpy.context.scene)
     ids = np.asarray(ids)
     check_label_map(cam_obj.name, ids, MAX_LABELS + 1, width, height)
@@ -79,7 +83,14 @@ def set_camera_label_map(cam_obj: bpy.types.Object, ids: np.ndarray) -> bpy.type
     image.pixels.foreach_set(np.ascontiguousarray(rgba[::-1]).ravel())
     image.update()
     image.pack()
+    image[TRANSFERRED_KEY] = bool(transferred)
     return image
+
+
+def has_own_labels(cam_obj: bpy.types.Object) -> bool:
+    """True when the camera's label map was painted or loaded, not transferred."""
+    image = cam_obj.masksplat.label_map
+    return image is not None and not image.get(TRANSFERRED_KEY, False)
 
 
 def camera_label_map(cam_obj: bpy.types.Object) -> np.ndarray | None:

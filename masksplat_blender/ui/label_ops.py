@@ -184,7 +184,7 @@ class MASKSPLAT_OT_select_label(bpy.types.Operator):
 
 
 class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
-    """Carry labels painted on one view to every camera with DINOv2 features, then lift them to the Gaussians"""
+    """Carry labels painted on one or a few views to every other camera with DINOv2 features, then lift them to the Gaussians"""
 
     bl_idname = "masksplat.transfer_labels"
     bl_label = "Transfer Labels"
@@ -193,7 +193,7 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
     source_camera: StringProperty(
         name="Source Camera",
         description="The camera the source image was taken from; its label map is used as is "
-        "(empty: the labelled camera, when exactly one camera has a label map)",
+        "(empty: every camera whose labels were painted or loaded)",
     )
     source_image: StringProperty(
         name="Source Image", subtype="FILE_PATH",
@@ -215,25 +215,29 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
     def poll(cls, context):
         return _splat_poll(context)
 
-    def _source(self, context, obj):
-        """(source camera object or None, image [H, W, 3] uint8 or None (render it), label ids [H, W])."""
+    def _sources(self, context, obj) -> list[tuple]:
+        """[(camera object or None, image [H, W, 3] uint8 or None (render it), label ids [H, W])].
+
+        A given source camera or source image makes one source; otherwise every camera whose
+        labels were painted or loaded (not transferred) is a source: paint a second view
+        where the first transfer went wrong and run again.
+        """
         cams = scene_cameras(obj, context.scene)
-        cam_obj = None
-        if self.source_camera:
-            cam_obj = next((c for c in cams if c.name == self.source_camera), None)
-            if cam_obj is None:
-                raise LabelError(f"'{obj.name}' has no camera named '{self.source_camera}'")
-        elif not self.source_image:
-            labelled = [c for c in cams if c.masksplat.label_map is not None]
-            if len(labelled) != 1:
-                raise LabelError("choose the source camera (the view whose labels are painted)" if labelled
-                                 else "paint or load labels on one camera first, or give a source image and its labels")  # fmt: skip
-            cam_obj = labelled[0]
-        image, ids = scene_labels.load_source(
-            bpy.path.abspath(self.source_image) if self.source_image else None,
-            bpy.path.abspath(self.source_labels) if self.source_labels else None, cam_obj, context.scene,
-        )  # fmt: skip
-        return cam_obj, image, ids
+        if self.source_camera or self.source_image:
+            cam_obj = None
+            if self.source_camera:
+                cam_obj = next((c for c in cams if c.name == self.source_camera), None)
+                if cam_obj is None:
+                    raise LabelError(f"'{obj.name}' has no camera named '{self.source_camera}'")
+            image, ids = scene_labels.load_source(
+                bpy.path.abspath(self.source_image) if self.source_image else None,
+                bpy.path.abspath(self.source_labels) if self.source_labels else None, cam_obj, context.scene,
+            )  # fmt: skip
+            return [(cam_obj, image, ids)]
+        painted = [c for c in cams if scene_labels.has_own_labels(c)]
+        if not painted:
+            raise LabelError("paint or load labels on a camera first, or give a source image and its labels")
+        return [(c, None, scene_labels.load_source(None, None, c, context.scene)[1]) for c in painted]
 
     def prepare(self, context) -> bool:
         obj = context.active_object
@@ -244,19 +248,20 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
             if not model:
                 raise LabelError("no feature model: set Preferences > Add-ons > MaskSplat > Feature Model (a DINOv2 folder or id)")
             with _ObjectMode(obj):
-                source_obj, image, ids = self._source(context, obj)
-                targets = [c for c in scene_cameras(obj, context.scene) if c is not source_obj]
+                sources = self._sources(context, obj)
+                source_objs = [cam for cam, _, _ in sources if cam is not None]
+                targets = [c for c in scene_cameras(obj, context.scene) if c not in source_objs]
                 if not targets:
                     raise LabelError(f"'{obj.name}' has no other camera to transfer the labels to")
-                self._num_labels = max(len(obj.masksplat.labels), int(ids.max()) + 1, 2)
+                self._num_labels = max(len(obj.masksplat.labels), *(int(ids.max()) + 1 for _, _, ids in sources), 2)
                 if self._num_labels > MAX_LABELS + 1:
                     raise LabelError(f"at most {MAX_LABELS} labels (plus background) are supported")
                 self._arrays, self._sh = world_gaussians(obj), world_sh(obj)
-                self._source_cam = camera_from_object(source_obj, context.scene) if source_obj is not None else None
+                self._sources_data = [(camera_from_object(cam, context.scene) if cam is not None else None, image, ids)
+                                      for cam, image, ids in sources]  # fmt: skip
                 self._targets = [camera_from_object(c, context.scene) for c in targets]
             self._target_names = [c.name for c in targets]
-            self._source_name = source_obj.name if source_obj is not None else None
-            self._image, self._ids = image, ids
+            self._source_names = [cam.name for cam in source_objs]
             self._backend = backend_client(context, None if self.device == "PREFERENCES" else self.device)
         except (ValueError, BackendError, OSError) as err:
             self.report({"ERROR"}, str(err))
@@ -266,22 +271,22 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
 
     def work(self, progress, cancelled):
         from ..client import transfer_labels
+        from ..core.labels import one_hot
 
-        image = self._image
-        if image is None:
-            ((image, _),) = render_views(self._backend, self._arrays, self._sh, [self._source_cam], cancel_check=cancelled)
+        to_render = [cam for cam, image, _ in self._sources_data if image is None]
+        renders = iter(render_views(self._backend, self._arrays, self._sh, to_render, cancel_check=cancelled) if to_render else [])
+        sources = [(image if image is not None else next(renders)[0], ids) for _, image, ids in self._sources_data]
         total = len(self._targets) * (2 if self.lift else 1)
         maps, _, _ = transfer_labels(
-            self._backend, self._arrays, self._sh, self._targets, [(image, self._ids)], self._model,
+            self._backend, self._arrays, self._sh, self._targets, sources, self._model,
             num_labels=self._num_labels, cache_dir=self._cache_dir or None, k=self.k, feature_size=self.feature_size,
             progress=lambda done, n, *_: progress(done, total) if n else None, cancel_check=cancelled,
         )  # fmt: skip
         votes = None
-        if self.lift:
-            from ..core.labels import one_hot
-
-            cams = list(self._targets) + ([self._source_cam] if self._source_cam is not None else [])
-            masks = [one_hot(m, self._num_labels) for m in maps] + ([one_hot(self._ids, self._num_labels)] if self._source_cam else [])
+        if self.lift:  # the sources' own labels are lifted as given
+            known = [(cam, ids) for cam, _, ids in self._sources_data if cam is not None]
+            cams = list(self._targets) + [cam for cam, _ in known]
+            masks = [one_hot(m, self._num_labels) for m in maps] + [one_hot(ids, self._num_labels) for _, ids in known]
             votes = compute_votes(self._backend, self._arrays, cams, masks, mode="labels", cancel_check=cancelled,
                                   progress=lambda done, n, *_: progress(len(self._targets) + done, total) if n else None)[0]  # fmt: skip
         return maps, votes
@@ -293,13 +298,13 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
         with _ObjectMode(obj):
             scene_labels.ensure_label_set(obj, self._num_labels)
             for name, ids in zip(self._target_names, maps, strict=True):
-                scene_labels.set_camera_label_map(by_name[name], ids)
-            if self._source_name is not None:  # the labels that were lifted for it
-                scene_labels.set_camera_label_map(by_name[self._source_name], self._ids)
-            message = f"Transferred labels to {len(maps)} cameras"
+                scene_labels.set_camera_label_map(by_name[name], ids, transferred=True)
+            for (_, _, ids), name in zip([s for s in self._sources_data if s[0] is not None], self._source_names, strict=True):
+                scene_labels.set_camera_label_map(by_name[name], ids)  # the labels that were lifted for it
+            message = f"Transferred labels from {len(self._sources_data)} source(s) to {len(maps)} cameras"
             if votes is not None:
                 labels = scene_labels.store_label_votes(obj, votes)
-                message += "; " + _label_summary(obj, labels, len(maps) + (self._source_name is not None))
+                message += "; " + _label_summary(obj, labels, len(maps) + len(self._source_names))
         self.report({"INFO"}, message)
         return {"FINISHED"}
 
