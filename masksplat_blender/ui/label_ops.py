@@ -15,7 +15,7 @@ from ..scene.cameras import camera_from_object
 from ..scene.selection import scene_cameras, world_gaussians, world_sh
 from ..scene.splat_object import is_splat_object
 from .backend_ops import DEVICE_ITEMS, backend_client
-from .modal import BackgroundWork
+from .modal import BackgroundWork, interactive
 from .preferences import get_preferences
 from .selection_ops import _ObjectMode, missing_note, read_camera_files
 
@@ -214,6 +214,22 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         return _splat_poll(context)
+
+    def invoke(self, context, event):
+        """A dialog first (model, source, neighbours); then it runs in the background."""
+        return context.window_manager.invoke_props_dialog(self, width=420) if interactive(context) else self.execute(context)
+
+    def draw(self, context):
+        layout = self.layout
+        obj = context.active_object
+        if obj is not None and obj.masksplat.camera_collection is not None:
+            layout.prop_search(self, "source_camera", obj.masksplat.camera_collection, "all_objects")
+        else:
+            layout.prop(self, "source_camera")
+        for name in ("source_image", "source_labels", "model", "k", "feature_size", "lift"):
+            layout.prop(self, name)
+        if not (self.source_camera or self.source_image):
+            layout.label(text="Sources: every camera with painted or loaded labels", icon="INFO")
 
     def _sources(self, context, obj) -> list[tuple]:
         """[(camera object or None, image [H, W, 3] uint8 or None (render it), label ids [H, W])].
