@@ -108,6 +108,19 @@ def test_never_seen_gaussians_take_the_label_of_their_seen_neighbours():
     np.testing.assert_array_equal(fill_never_seen(means, selected, np.ones(1000, bool)), selected)
 
 
+def test_unseen_gaussians_far_from_any_seen_one_take_the_nearer_side():
+    """Beyond the fine grid's few steps the coarser grids decide: still the nearer side wins."""
+    from masksplat_blender.core.votes import fill_never_seen
+
+    rng = np.random.default_rng(1)
+    near_a, near_b = rng.normal([-0.9, 0, 0], 0.05, (200, 3)), rng.normal([1.1, 0, 0], 0.05, (200, 3))
+    means = np.concatenate([rng.normal([-2, 0, 0], 0.2, (300, 3)), rng.normal([2, 0, 0], 0.2, (300, 3)), near_a, near_b])
+    seen = np.arange(1000) < 600
+    selected = np.arange(1000) < 300  # side A selected, side B not
+    filled = fill_never_seen(means, selected, seen)
+    assert filled[600:800].all() and not filled[800:].any()
+
+
 def test_centre_baseline_counts_centres_in_the_mask():
     from masksplat_blender.core.votes import centre_votes
 
