@@ -7,7 +7,13 @@ import pytest
 from conftest import DATA_DIR, data_file
 from synthetic import make_splat_data
 
-from masksplat_blender.core.splat_io import SplatFileError, inria_dtype, read_splats, write_ply
+from masksplat_blender.core.splat_io import (
+    SplatFileError,
+    inria_dtype,
+    read_splats,
+    write_ply,
+    write_ply_columns,
+)
 
 INRIA = sorted(p.relative_to(DATA_DIR).as_posix() for p in DATA_DIR.glob("*/*.ply") if "compressed" not in p.name) or [
     "gshairlod_donut/fused.ply"
@@ -54,6 +60,22 @@ def test_synthetic_round_trip_all_degrees_both_byte_orders(tmp_path, degree, byt
     assert back.vertices.tobytes() == data.vertices.tobytes()
     assert any("double-precision" in w for w in back.warnings)
     np.testing.assert_array_equal(back.means(), data.means())
+
+
+@pytest.mark.parametrize("byte_order", ["<", ">"])
+def test_streaming_column_writer_writes_the_same_bytes(tmp_path, byte_order):
+    """Export streams one array per property to the file in blocks: same bytes as write_ply,
+    also across block borders, with a keep mask and for every property type."""
+    extra = (("label", "u1"), ("track_id", "i4"), ("weight", "f8"), ("bits", "u4"))
+    data = make_splat_data(1000, 2, seed=7, extra=extra, byte_order=byte_order)
+    columns = {name: data.vertices[name].astype(data.vertices.dtype.fields[name][0].newbyteorder("=")) for name in data.vertices.dtype.names}
+    keep = np.arange(1000) % 7 != 3
+    write_ply(tmp_path / "table.ply", data, keep=keep)
+    write_ply_columns(tmp_path / "columns.ply", data.vertices.dtype, columns, byte_order, data.comments, keep=keep, block=64)
+    assert (tmp_path / "columns.ply").read_bytes() == (tmp_path / "table.ply").read_bytes()
+    with pytest.raises(SplatFileError, match="zero Gaussians"):
+        write_ply_columns(tmp_path / "none.ply", data.vertices.dtype, columns, keep=np.zeros(1000, bool))
+    assert not (tmp_path / "none.ply").exists()
 
 
 def test_keep_mask_writes_the_rest_in_order(tmp_path):

@@ -357,13 +357,17 @@ def read_splats(path, drop_invalid: bool = False) -> SplatData:
 
 
 def _header_bytes(data: SplatData, count: int) -> bytes:
-    fmt = "binary_little_endian" if data.byte_order == "<" else "binary_big_endian"
+    return _header_for(data.vertices.dtype, data.byte_order, data.comments, count)
+
+
+def _header_for(dtype: np.dtype, byte_order: str, comments, count: int) -> bytes:
+    fmt = "binary_little_endian" if byte_order == "<" else "binary_big_endian"
     lines = ["ply", f"format {fmt} 1.0"]
-    for comment in data.comments:
+    for comment in comments:
         lines.append(comment if comment.startswith("obj_info") else f"comment {comment}")
     lines.append(f"element vertex {count}")
-    for name in data.vertices.dtype.names:
-        code = data.vertices.dtype.fields[name][0]
+    for name in dtype.names:
+        code = dtype.fields[name][0]
         lines.append(f"property {PLY_NAMES[code.kind + str(code.itemsize)]} {name}")
     lines.append("end_header")
     return ("\n".join(lines) + "\n").encode("ascii")
@@ -386,14 +390,18 @@ def write_ply(path, data: SplatData, keep: np.ndarray | None = None) -> None:
         raise SplatFileError(path, "nothing to write: zero Gaussians are kept")
     expected = np.dtype([(name, vertices.dtype.fields[name][0].newbyteorder(data.byte_order)) for name in vertices.dtype.names])
     vertices = np.ascontiguousarray(vertices.astype(expected, copy=False))
+    _write_atomically(path, lambda handle: (handle.write(_header_bytes(data, vertices.shape[0])), vertices.tofile(handle)))
+
+
+def _write_atomically(path: Path, write) -> None:
+    """write(handle) into a temporary file beside `path`, then rename it over `path`."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise SplatFileError(path, f"folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(_header_bytes(data, vertices.shape[0]))
-            vertices.tofile(handle)
+            write(handle)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
@@ -404,10 +412,40 @@ def write_ply(path, data: SplatData, keep: np.ndarray | None = None) -> None:
         raise
 
 
+def write_ply_columns(path, dtype: np.dtype, columns: dict, byte_order: str = "<", comments=(),
+                      keep: np.ndarray | None = None, block: int = 16384) -> None:  # fmt: skip
+    """Write Gaussians given as one array per property (`dtype` names the file's fields in
+    order), the same bytes `write_ply` writes, without building the whole table first:
+    rows are assembled a cache-sized block at a time (export of 1M SH3 Gaussians: 248 MB
+    less memory, and no strided pass over it per property)."""
+    path = Path(path)
+    dtype = np.dtype([(name, dtype.fields[name][0].newbyteorder(byte_order)) for name in dtype.names])
+    if keep is not None:
+        keep = np.asarray(keep, dtype=bool)
+        columns = {name: np.asarray(columns[name])[keep] for name in dtype.names}
+    count = int(np.asarray(columns[dtype.names[0]]).shape[0])
+    if any(np.asarray(columns[name]).shape != (count,) for name in dtype.names):
+        raise SplatFileError(path, "every property needs one value per Gaussian")
+    if count == 0:
+        raise SplatFileError(path, "nothing to write: zero Gaussians are kept")
+
+    def write(handle):
+        handle.write(_header_for(dtype, byte_order, comments, count))
+        rows = np.empty(min(block, count), dtype=dtype)
+        for start in range(0, count, block):
+            stop = min(start + block, count)
+            chunk = rows[: stop - start]
+            for name in dtype.names:
+                chunk[name] = columns[name][start:stop]
+            chunk.tofile(handle)
+
+    _write_atomically(path, write)
+
+
 def append_int_property(vertices: np.ndarray, name: str, values: np.ndarray, byte_order: str = "<") -> np.ndarray:
     """A copy of `vertices` with one more int32 property `name` appended last (e.g. `ms_label`)."""
     if name in vertices.dtype.names:
-        raise SplatFileError(f"property '{name}' already exists")
+        raise SplatFileError(None, f"property '{name}' already exists")
     dtype = np.dtype(vertices.dtype.descr + [(name, f"{byte_order}i4")])
     out = np.empty(vertices.shape[0], dtype=dtype)
     for field_name in vertices.dtype.names:

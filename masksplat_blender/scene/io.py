@@ -12,9 +12,16 @@ import numpy as np
 from mathutils import Matrix
 
 from ..core.cameras import load_cameras
-from ..core.splat_io import append_int_property, read_splats, write_ply
+from ..core.splat_io import append_int_property, read_splats, write_ply, write_ply_columns
 from . import cameras as scene_cameras
-from .splat_object import AXES_MATRICES, create_splat_object, is_splat_object, splat_data_from_object
+from .splat_object import (
+    AXES_MATRICES,
+    create_splat_object,
+    file_frame_matrix,
+    is_splat_object,
+    splat_columns_from_object,
+    splat_data_from_object,
+)
 
 CAMERA_COLLECTION_SUFFIX = " Cameras"
 
@@ -74,13 +81,27 @@ def export_splats(
             raise ValueError(f"no {which.lower()} Gaussians to export")
     if label_property and "ms_label" not in obj.data.attributes:
         raise ValueError(f"'{obj.name}' has no labels to write: run Compute Labels or Transfer Labels first")
-    data = splat_data_from_object(obj, apply_transform=apply_transform)
-    if label_property and "ms_label" not in data.vertices.dtype.names:
-        labels = np.empty(data.count, dtype=np.int32)
+    labels = None
+    if label_property:
+        labels = np.empty(len(obj.data.vertices), dtype=np.int32)
         obj.data.attributes["ms_label"].data.foreach_get("value", labels)
-        data.vertices = append_int_property(data.vertices, "ms_label", labels, data.byte_order)
-    write_ply(filepath, data, keep=keep)
-    kept = data.count if keep is None else int(np.count_nonzero(keep))
+    if apply_transform and not np.array_equal(file_frame_matrix(obj), np.eye(4)):
+        data = splat_data_from_object(obj, apply_transform=True)  # baking needs the whole table
+        if labels is not None and "ms_label" not in data.vertices.dtype.names:
+            data.vertices = append_int_property(data.vertices, "ms_label", labels, data.byte_order)
+        write_ply(filepath, data, keep=keep)
+        count = data.count
+    else:  # untouched placement: stream the properties straight to the file
+        dtype, columns, layout = splat_columns_from_object(obj)
+        if labels is not None:
+            if "ms_label" in dtype.names:
+                columns["ms_label"] = labels.astype(dtype.fields["ms_label"][0])
+            else:
+                dtype = np.dtype(dtype.descr + [("ms_label", f"{layout['byte_order']}i4")])
+                columns["ms_label"] = labels
+        write_ply_columns(filepath, dtype, columns, layout["byte_order"], layout.get("comments", []), keep=keep)
+        count = len(labels) if labels is not None else len(obj.data.vertices)
+    kept = count if keep is None else int(np.count_nonzero(keep))
     return f"Exported {kept:,} Gaussians to {Path(filepath).name}"
 
 

@@ -114,12 +114,9 @@ def is_splat_object(obj: bpy.types.Object | None) -> bool:
     return obj is not None and obj.type == "MESH" and bool(obj.masksplat.is_splat) and bool(obj.masksplat.layout_json)
 
 
-def splat_data_from_object(obj: bpy.types.Object, apply_transform: bool = True) -> SplatData:
-    """The object's current Gaussians as file data, in the layout they were read with.
-
-    With `apply_transform`, the object's world transform is baked into positions,
-    rotations, log-scales and SH (identity gives bit-identical values).
-    """
+def splat_columns_from_object(obj: bpy.types.Object) -> tuple[np.dtype, dict[str, np.ndarray], dict]:
+    """(file dtype, {property: values in that dtype}, layout) of the object's Gaussians:
+    one raw `foreach_get` per property, no per-vertex Python."""
     if not is_splat_object(obj):
         raise SplatObjectError(f"'{obj.name}' is not a MaskSplat splat object (import one with File > Import)")
     layout = json.loads(obj.masksplat.layout_json)
@@ -128,22 +125,32 @@ def splat_data_from_object(obj: bpy.types.Object, apply_transform: bool = True) 
     n = len(mesh.vertices)
     if n == 0:
         raise SplatObjectError(f"'{obj.name}' has no Gaussians left to export")
-    vertices = np.empty(n, dtype=dtype)
     positions = np.empty(n * 3, dtype=np.float32)
     mesh.attributes["position"].data.foreach_get("vector", positions)
     positions = positions.reshape(n, 3)
-    for axis, field in enumerate(POSITION_FIELDS):
-        vertices[field] = positions[:, axis]
+    columns = {field: positions[:, axis] for axis, field in enumerate(POSITION_FIELDS)}
     for field in dtype.names:
         if field in POSITION_FIELDS:
             continue
         attribute = mesh.attributes.get(field)
         if attribute is None:
             raise SplatObjectError(f"'{obj.name}' lost its '{field}' attribute; it cannot be written as a splat file")
-        field_dtype = dtype.fields[field][0]
         values = np.empty(n, dtype=np.float32 if attribute.data_type == "FLOAT" else np.int32)
         attribute.data.foreach_get("value", values)
-        vertices[field] = _from_attribute_values(values, field_dtype)
+        columns[field] = _from_attribute_values(values, dtype.fields[field][0])
+    return dtype, columns, layout
+
+
+def splat_data_from_object(obj: bpy.types.Object, apply_transform: bool = True) -> SplatData:
+    """The object's current Gaussians as file data, in the layout they were read with.
+
+    With `apply_transform`, the object's world transform is baked into positions,
+    rotations, log-scales and SH (identity gives bit-identical values).
+    """
+    dtype, columns, layout = splat_columns_from_object(obj)
+    vertices = np.empty(len(columns[dtype.names[0]]), dtype=dtype)
+    for field in dtype.names:
+        vertices[field] = columns[field]
     data = SplatData(
         vertices=vertices,
         sh_degree=int(obj.masksplat.sh_degree),
