@@ -341,7 +341,12 @@ def cmd_affordance(args) -> dict:
     from .scene.cameras import camera_from_object
     from .scene.selection import scene_cameras, world_gaussians
 
-    inputs = [args.ply, args.cameras, args.source_image, args.source_labels]
+    images, label_files, source_cams = args.source_image, args.source_labels, args.source_camera or []
+    if len(images) != len(label_files):
+        raise BadInput(f"{len(images)} --source-image but {len(label_files)} --source-labels: give one label file per image")
+    if source_cams and len(source_cams) != len(images):
+        raise BadInput(f"{len(source_cams)} --source-camera for {len(images)} source images: give one per image, or none")
+    inputs = [args.ply, args.cameras, *images, *label_files]
     for path in inputs:
         if not Path(path).exists():
             raise BadInput(f"{path}: no such file")
@@ -359,12 +364,16 @@ def cmd_affordance(args) -> dict:
     obj = _load_scene(bpy, args.ply, args.cameras)
     scene = bpy.context.scene
     cams = {cam.name: cam for cam in scene_cameras(obj, scene)}
-    if args.source_camera and args.source_camera not in cams:
-        raise BadInput(f"--source-camera {args.source_camera}: no such camera in {args.cameras} ({', '.join(sorted(cams)[:5])}, ...)")
-    try:
-        scene_labels.load_source(args.source_image, args.source_labels, cams.get(args.source_camera), scene)
-    except ValueError as err:
-        raise BadInput(str(err)) from None
+    for name in source_cams:
+        if name not in cams:
+            raise BadInput(f"--source-camera {name}: no such camera in {args.cameras} ({', '.join(sorted(cams)[:5])}, ...)")
+    sources = [{"image": str(image), "labels": str(labels), "camera": source_cams[i] if source_cams else ""}
+               for i, (image, labels) in enumerate(zip(images, label_files, strict=True))]  # fmt: skip
+    for source in sources:
+        try:
+            scene_labels.load_source(source["image"], source["labels"], cams.get(source["camera"]), scene)
+        except ValueError as err:
+            raise BadInput(f"{Path(source['labels']).name}: {err}") from None
     if masks_out is not None:
         existing = [n for n in cams if (masks_out / f"{n}.png").exists()]
         if existing and not args.overwrite:
@@ -372,7 +381,7 @@ def cmd_affordance(args) -> dict:
     start = time.perf_counter()
     try:
         result = bpy.ops.masksplat.transfer_labels(
-            source_camera=args.source_camera or "", source_image=str(args.source_image), source_labels=str(args.source_labels),
+            sources_json=json.dumps(sources),
             model=args.model, cache_dir=args.cache_dir or "", k=args.k, feature_size=args.feature_size, device=args.device,
         )  # fmt: skip
     except RuntimeError as err:
@@ -403,7 +412,7 @@ def cmd_affordance(args) -> dict:
     if args.gt_labels:
         from .client import render_views
         names = scene_labels.label_names(obj)
-        truth_files = {p.stem: p for p in Path(args.gt_labels).iterdir() if p.stem in cams and p.stem != args.source_camera}
+        truth_files = {p.stem: p for p in Path(args.gt_labels).iterdir() if p.stem in cams and p.stem not in source_cams}
         if not truth_files:
             raise BadInput(f"{args.gt_labels}: no ground-truth label map is named after a target camera")
         views = sorted(truth_files)
@@ -490,9 +499,11 @@ def build_parser() -> argparse.ArgumentParser:
     aff = sub.add_parser("affordance", help="transfer part labels from one annotated image with DINOv2 and lift them to 3D")
     aff.add_argument("--ply", required=True, help="the scene's splat file")
     aff.add_argument("--cameras", required=True, help="cameras.json, transforms.json or a COLMAP sparse folder")
-    aff.add_argument("--source-image", required=True, metavar="IMG", help="the annotated image (a photo or a render)")
-    aff.add_argument("--source-camera", metavar="NAME", help="the camera IMG was taken from (its labels are then used as is)")
-    aff.add_argument("--source-labels", required=True, metavar="LABELS.png",
+    aff.add_argument("--source-image", required=True, action="append", metavar="IMG",
+                     help="the annotated image (a photo or a render); repeat for several, each with its --source-labels")
+    aff.add_argument("--source-camera", action="append", metavar="NAME",
+                     help="the camera IMG was taken from (its labels are then used as is); one per --source-image")
+    aff.add_argument("--source-labels", required=True, action="append", metavar="LABELS.png",
                      help="label ids of IMG, single channel, same size (0 = background, 1..K the classes)")
     aff.add_argument("--model", required=True, metavar="PATH_OR_ID", help="DINOv2 folder (safetensors) or id in the local cache")
     aff.add_argument("--cache-dir", help="Hugging Face cache folder to look a model id up in")

@@ -63,7 +63,7 @@ def fruit_label_maps(cameras, labels: np.ndarray | None = None, client: BackendC
             client.close()
 
 
-def write_affordance_scene(folder: Path, cameras, recolour: bool = True, source_index: int = 0) -> dict:
+def write_affordance_scene(folder: Path, cameras, recolour: bool = True, source_index: int = 0, extra_sources=()) -> dict:
     """The sample for label transfer: scene.ply (recoloured by its 9 hand labels without
     view-dependent colour, so colour features carry the labels; or as captured), cameras.json,
     gt/<camera>.png label maps rendered from the hand labels, and the source view's render
@@ -109,5 +109,14 @@ def write_affordance_scene(folder: Path, cameras, recolour: bool = True, source_
     write_png(folder / "source.png", rgb)
     source = cameras[source_index].name
     (folder / "source_labels.png").write_bytes((folder / "gt" / f"{source}.png").read_bytes())
+    if extra_sources:  # more annotated views: source_<camera>.png and source_labels_<camera>.png
+        client = BackendClient(sys.executable, device="cpu")
+        try:
+            views = [cameras[i] for i in extra_sources]
+            for cam, (rgb, _) in zip(views, render_views(client, gaussian_arrays(data), np.ascontiguousarray(sh, dtype=np.float32), views), strict=True):
+                write_png(folder / f"source_{cam.name}.png", rgb)
+                (folder / f"source_labels_{cam.name}.png").write_bytes((folder / "gt" / f"{cam.name}.png").read_bytes())
+        finally:
+            client.close()
     return {"ply": folder / "scene.ply", "cameras": folder / "cameras.json", "gt": folder / "gt",
             "source_image": folder / "source.png", "source_labels": folder / "source_labels.png", "source_camera": source}  # fmt: skip

@@ -28,7 +28,7 @@ def scene(tmp_path_factory):
     label ids, and ground-truth label maps of every view."""
     folder = tmp_path_factory.mktemp("affordance")
     cameras = fruit_cameras(8, size=128, elevation=(20.0, 85.0))
-    write_affordance_scene(folder, cameras)
+    write_affordance_scene(folder, cameras, extra_sources=(4,))
     return folder, cameras
 
 
@@ -69,6 +69,28 @@ def test_known_answer_features_transfer_and_lift_the_hand_labels(scene, tmp_path
     assert sorted(p.stem for p in masks.iterdir()) == sorted(c.name for c in cameras)
     given = read_png(folder / "source_labels.png")[:, :, 0]
     assert (read_png(masks / f"{cameras[0].name}.png")[:, :, 0] == given).all()
+
+
+def test_several_annotated_views_as_sources(scene, tmp_path):
+    """Pipelines with a few annotated frames repeat --source-image/--source-labels/--source-camera."""
+    folder, cameras = scene
+    second = cameras[4].name
+    npz, report = tmp_path / "labels.npz", tmp_path / "report.json"
+    proc = run_batch(*_common(folder, "--source-camera", cameras[0].name, "--source-image", folder / f"source_{second}.png",
+                              "--source-labels", folder / f"source_labels_{second}.png", "--source-camera", second,
+                              "--model", "rgb-patches", "--feature-size", "448", "--labels-npz", npz,
+                              "--gt-labels", folder / "gt", "--report", report))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = np.load(npz, allow_pickle=False)
+    agreement = weighted_agreement(result["labels"], fruit_labels(), result["votes"].sum(axis=1))
+    evaluation = json.loads(report.read_text())["evaluation"]
+    assert second not in evaluation["views"] and len(evaluation["views"]) == 6
+    print(f"\nrgb-patches transfer from 2 of 8 views: agreement {agreement:.4f}, mIoU 2D "
+          f"{evaluation['2D transfer']['mIoU']:.3f}, 3D {evaluation['3D lifted']['mIoU']:.3f}")
+    assert agreement > 0.93, agreement
+    proc = run_batch(*_common(folder, "--source-image", folder / f"source_{second}.png", "--model", "rgb-patches", "--labels-npz", npz,
+                              "--overwrite"))  # fmt: skip
+    assert proc.returncode == 2 and "2 --source-image but 1 --source-labels" in proc.stderr
 
 
 def test_random_dinov2_runs_the_same_path(scene, tmp_path):

@@ -203,6 +203,10 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
         name="Source Labels", subtype="FILE_PATH",
         description="Label ids of the source image (8-bit PNG, 0 = background; empty: the source camera's label map)",
     )  # fmt: skip
+    sources_json: StringProperty(
+        name="Sources", options={"HIDDEN"},
+        description='Several sources for scripts: a JSON list of {"image", "labels", "camera"} (overrides the three above)',
+    )  # fmt: skip
     model: StringProperty(name="Model", description="DINOv2 model folder or id in the local cache (empty: the preferences)")
     cache_dir: StringProperty(name="Model Cache", subtype="DIR_PATH", description="Hugging Face cache folder (empty: the preferences)")
     k: IntProperty(name="Neighbours", default=5, min=1, max=64, description="Source patches each target patch asks for its label")
@@ -239,21 +243,27 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
         where the first transfer went wrong and run again.
         """
         cams = scene_cameras(obj, context.scene)
+        if self.sources_json:
+            return [self._one_source(context, obj, cams, item.get("camera", ""), item.get("image", ""), item.get("labels", ""))
+                    for item in _source_list(self.sources_json)]  # fmt: skip
         if self.source_camera or self.source_image:
-            cam_obj = None
-            if self.source_camera:
-                cam_obj = next((c for c in cams if c.name == self.source_camera), None)
-                if cam_obj is None:
-                    raise LabelError(f"'{obj.name}' has no camera named '{self.source_camera}'")
-            image, ids = scene_labels.load_source(
-                bpy.path.abspath(self.source_image) if self.source_image else None,
-                bpy.path.abspath(self.source_labels) if self.source_labels else None, cam_obj, context.scene,
-            )  # fmt: skip
-            return [(cam_obj, image, ids)]
+            return [self._one_source(context, obj, cams, self.source_camera, self.source_image, self.source_labels)]
         painted = [c for c in cams if scene_labels.has_own_labels(c)]
         if not painted:
             raise LabelError("paint or load labels on a camera first, or give a source image and its labels")
         return [(c, None, scene_labels.load_source(None, None, c, context.scene)[1]) for c in painted]
+
+    def _one_source(self, context, obj, cams, camera: str, image_path: str, labels_path: str) -> tuple:
+        cam_obj = None
+        if camera:
+            cam_obj = next((c for c in cams if c.name == camera), None)
+            if cam_obj is None:
+                raise LabelError(f"'{obj.name}' has no camera named '{camera}'")
+        image, ids = scene_labels.load_source(
+            bpy.path.abspath(image_path) if image_path else None,
+            bpy.path.abspath(labels_path) if labels_path else None, cam_obj, context.scene,
+        )  # fmt: skip
+        return cam_obj, image, ids
 
     def prepare(self, context) -> bool:
         obj = context.active_object
@@ -323,6 +333,19 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
                 message += "; " + _label_summary(obj, labels, len(maps) + len(self._source_names))
         self.report({"INFO"}, message)
         return {"FINISHED"}
+
+
+def _source_list(text: str) -> list[dict]:
+    """The `sources_json` property: a list of {"image", "labels", "camera"} objects."""
+    import json
+
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise LabelError(f"sources are not valid JSON ({err})") from None
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        raise LabelError('sources must be a non-empty list of {"image", "labels", "camera"} objects')
+    return items
 
 
 class MASKSPLAT_OT_download_model(bpy.types.Operator):
