@@ -131,15 +131,7 @@ def segment_one(job: dict) -> dict:
     obj.masksplat.fill_unseen = not job.get("no_fill", False)
     obj.masksplat.edge_band = int(job.get("edge_band", 0))
     start = time.perf_counter()
-    try:
-        result = bpy.ops.masksplat.compute_selection(device=job.get("device", "auto"))
-    except RuntimeError as err:
-        message = str(err).replace("Error: ", "", 1).strip()
-        if "cancelled" in message:
-            raise KeyboardInterrupt from None
-        raise RuntimeError(message) from None
-    if "FINISHED" not in result:
-        raise RuntimeError("Compute Selection did not finish")
+    _run_long_operator(bpy.ops.masksplat.compute_selection, "Compute Selection", device=job.get("device", "auto"))
     seconds = time.perf_counter() - start
     selected = np.zeros(len(obj.data.vertices), dtype=bool)
     obj.data.vertices.foreach_get("select", selected)
@@ -208,13 +200,8 @@ def cmd_prune(args) -> dict:
     obj = _load_scene(bpy, args.ply, args.cameras)
     options = {"ZERO": {}, "THRESHOLD": {"threshold": value}, "FRACTION": {"fraction": value, "min_psnr": args.min_psnr or 0.0}}
     criterion = {"zero": "ZERO", "threshold": "THRESHOLD", "fraction": "FRACTION"}[kind]
-    try:
-        result = bpy.ops.masksplat.prune_splats(criterion=criterion, orbit_views=args.orbit_views, orbit_size=args.orbit_size,
-                                                device=args.device, **options[criterion])  # fmt: skip
-    except RuntimeError as err:
-        raise RuntimeError(str(err).replace("Error: ", "", 1).strip()) from None
-    if "FINISHED" not in result:
-        raise RuntimeError("Prune Splats did not finish")
+    _run_long_operator(bpy.ops.masksplat.prune_splats, "Prune Splats", criterion=criterion, orbit_views=args.orbit_views,
+                       orbit_size=args.orbit_size, device=args.device, **options[criterion])  # fmt: skip
     report = json.loads(obj.masksplat.prune_report)
     _run_operator(bpy.ops.masksplat.export_splats, filepath=str(outputs[0]), apply_transform=False)
     if report_path:
@@ -321,14 +308,20 @@ def cmd_evaluate(args) -> dict:
     return report
 
 
-def _operator_failure(err: RuntimeError) -> Exception:
-    """Blender's RuntimeError from an operator as the batch exception for its exit code."""
-    message = str(err).replace("Error: ", "", 1).strip()
-    if "cancelled" in message:
-        return KeyboardInterrupt()
-    if "weights" in message or "feature model" in message:  # the model is an input too: exit 2
-        return BadInput(message)
-    return RuntimeError(message)
+def _run_long_operator(op, what: str, **kwargs) -> None:
+    """Run a backend operator; its report becomes the batch exit: cancelled -> 130, an
+    unusable feature model (an input) -> 2, anything else -> 1."""
+    try:
+        result = op(**kwargs)
+    except RuntimeError as err:
+        message = str(err).replace("Error: ", "", 1).strip()
+        if "cancelled" in message:
+            raise KeyboardInterrupt from None
+        if "feature model" in message:
+            raise BadInput(message) from None
+        raise RuntimeError(message) from None
+    if "FINISHED" not in result:
+        raise RuntimeError(f"{what} did not finish")
 
 
 def cmd_affordance(args) -> dict:
@@ -379,15 +372,8 @@ def cmd_affordance(args) -> dict:
         if existing and not args.overwrite:
             raise BadInput(f"{masks_out / existing[0]}.png exists; pass --overwrite to replace label maps")
     start = time.perf_counter()
-    try:
-        result = bpy.ops.masksplat.transfer_labels(
-            sources_json=json.dumps(sources),
-            model=args.model, cache_dir=args.cache_dir or "", k=args.k, feature_size=args.feature_size, device=args.device,
-        )  # fmt: skip
-    except RuntimeError as err:
-        raise _operator_failure(err) from None
-    if "FINISHED" not in result:
-        raise RuntimeError("Transfer Labels did not finish")
+    _run_long_operator(bpy.ops.masksplat.transfer_labels, "Transfer Labels", sources_json=json.dumps(sources), model=args.model,
+                       cache_dir=args.cache_dir or "", k=args.k, feature_size=args.feature_size, device=args.device)  # fmt: skip
     seconds = time.perf_counter() - start
     labels = scene_labels.stored_labels(obj)
     votes = scene_labels.stored_label_votes(obj)

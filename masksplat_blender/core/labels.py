@@ -84,24 +84,28 @@ def render_label_maps(render, labels: np.ndarray, num_labels: int, foreground_sh
     of a surface (print on a box, the rim of a cup) are not swallowed by the surface
     behind them; elsewhere the pixel is background. 0 gives the plain per-pixel argmax.
     """
-    weights: list[np.ndarray] = []  # per view [H, W, K] rendered weight of each label
+    total: list[np.ndarray] = []  # per view: rendered weight of all labels, of the best label, which label
+    best: list[np.ndarray] = []
+    which: list[np.ndarray] = []
     for start in range(0, num_labels, 3):
         channels = tuple(range(start, min(start + 3, num_labels)))
         for view, (rgb, _) in enumerate(render(label_colour_sh(labels, channels))):
             if start == 0:
-                weights.append(np.zeros((*rgb.shape[:2], num_labels), dtype=np.float32))
+                total.append(np.zeros(rgb.shape[:2], dtype=np.int32))
+                best.append(np.zeros(rgb.shape[:2], dtype=np.int32))
+                which.append(np.zeros(rgb.shape[:2], dtype=np.int32))
             for c, label in enumerate(channels):
-                weights[view][:, :, label] = rgb[:, :, c]
-    maps = []
-    for weight in weights:
-        if foreground_share <= 0 or num_labels == 1:
-            maps.append(weight.argmax(axis=2).astype(np.int32))
-            continue
-        named = weight[:, :, 1:]
-        best = named.argmax(axis=2) + 1
-        shown = (named.max(axis=2) >= foreground_share * weight.sum(axis=2)) & (named.max(axis=2) > 0)
-        maps.append(np.where(shown, best, 0).astype(np.int32))
-    return maps
+                value = rgb[:, :, c].astype(np.int32)
+                total[view] += value
+                # label 0 competes only without a share rule (the plain argmax)
+                if label == 0 and foreground_share > 0 and num_labels > 1:
+                    continue
+                better = value > best[view]
+                best[view][better] = value[better]
+                which[view][better] = label
+    if foreground_share <= 0 or num_labels == 1:
+        return which
+    return [np.where((b >= foreground_share * t) & (b > 0), w, 0).astype(np.int32) for t, b, w in zip(total, best, which, strict=True)]
 
 
 def confusion(predicted: np.ndarray, truth: np.ndarray, num_labels: int) -> np.ndarray:

@@ -10,6 +10,8 @@ Gaussian), so they are saved with the .blend and survive Undo.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import bpy
 import numpy as np
 
@@ -24,6 +26,7 @@ from ..core.labels import (
 from ..core.votes import argmax_labels
 from .cameras import camera_from_object, camera_resolution
 from .display import LABEL_COLOUR, set_show_labels
+from .masks import read_image_file, store_camera_image
 from .selection import occluders, scene_cameras, set_vertex_selection, world_gaussians
 
 LABEL_ATTRIBUTE = "ms_label"
@@ -72,17 +75,7 @@ def set_camera_label_map(cam_obj: bpy.types.Object, ids: np.ndarray, transferred
     width, height, _, _ = camera_resolution(cam_obj, bpy.context.scene)
     ids = np.asarray(ids)
     check_label_map(cam_obj.name, ids, MAX_LABELS + 1, width, height)
-    image = cam_obj.masksplat.label_map
-    if image is None or tuple(image.size) != (width, height):
-        image = bpy.data.images.new(f"MaskSplat Labels {cam_obj.name}", width, height, alpha=True)
-        image.colorspace_settings.name = "Non-Color"
-        cam_obj.masksplat.label_map = image
-    rgba = np.zeros((height, width, 4), dtype=np.float32)
-    rgba[:, :, 0] = ids.astype(np.float32) / 255.0
-    rgba[:, :, 3] = 1.0
-    image.pixels.foreach_set(np.ascontiguousarray(rgba[::-1]).ravel())
-    image.update()
-    image.pack()
+    image = store_camera_image(cam_obj, "label_map", "MaskSplat Labels", ids.astype(np.float32) / 255.0)
     image[TRANSFERRED_KEY] = bool(transferred)
     return image
 
@@ -107,18 +100,12 @@ def camera_label_map(cam_obj: bpy.types.Object) -> np.ndarray | None:
 
 def read_label_file(path) -> np.ndarray:
     """int32 [H, W] label ids from an image file of ids (8-bit PNG: 0 background, 1..K)."""
-    from pathlib import Path
-
-    from .masks import read_image_file
-
     return label_ids_from_pixels(read_image_file(path), Path(path).name)
 
 
 def load_source(image_path, labels_path, cam_obj, scene) -> tuple[np.ndarray | None, np.ndarray]:
     """The annotated source of a label transfer: (image [H, W, 3] uint8, or None to render it
     from `cam_obj`; label ids [H, W]), checked against each other and the camera."""
-    from .masks import read_image_file
-
     image = None
     if image_path:
         pixels = read_image_file(image_path)

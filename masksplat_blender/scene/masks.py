@@ -50,20 +50,28 @@ def set_camera_mask(cam_obj: bpy.types.Object, mask: np.ndarray, ignore: np.ndar
     """Store `mask` ([H, W] in [0, 1]) and optional `ignore` ([H, W] bool) on the camera."""
     width, height, _, _ = camera_resolution(cam_obj, bpy.context.scene)
     check_mask_size(cam_obj.name, mask, width, height)
-    image = cam_obj.masksplat.mask
+    image = store_camera_image(cam_obj, "mask", "MaskSplat Mask", mask, ignore)
+    image[VERSION_KEY] = int(image.get(VERSION_KEY, 0)) + 1
+    return image
+
+
+def store_camera_image(cam_obj, prop: str, prefix: str, red: np.ndarray, blue: np.ndarray | None = None) -> bpy.types.Image:
+    """Write [H, W] channels (top row first) into the camera's packed, non-colour image
+    `cam_obj.masksplat.<prop>`, made anew when missing or of another size."""
+    height, width = red.shape
+    image = getattr(cam_obj.masksplat, prop)
     if image is None or tuple(image.size) != (width, height):
-        image = bpy.data.images.new(f"MaskSplat Mask {cam_obj.name}", width, height, alpha=True)
+        image = bpy.data.images.new(f"{prefix} {cam_obj.name}", width, height, alpha=True)
         image.colorspace_settings.name = "Non-Color"
-        cam_obj.masksplat.mask = image
+        setattr(cam_obj.masksplat, prop, image)
     rgba = np.zeros((height, width, 4), dtype=np.float32)
-    rgba[:, :, 0] = mask
-    if ignore is not None:
-        rgba[:, :, 2] = np.asarray(ignore, dtype=np.float32)
+    rgba[:, :, 0] = red
+    if blue is not None:
+        rgba[:, :, 2] = np.asarray(blue, dtype=np.float32)
     rgba[:, :, 3] = 1.0
     image.pixels.foreach_set(np.ascontiguousarray(rgba[::-1]).ravel())
     image.update()
     image.pack()
-    image[VERSION_KEY] = int(image.get(VERSION_KEY, 0)) + 1
     return image
 
 

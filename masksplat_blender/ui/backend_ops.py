@@ -38,10 +38,13 @@ DEVICE_ITEMS = (
 
 
 def backend_client(context=None, device: str | None = None) -> client.BackendClient:
-    """The shared warm backend, on `device` or the one chosen in the preferences."""
+    """The shared warm backend, on `device` or (None or "PREFERENCES", see DEVICE_ITEMS) the
+    one chosen in the preferences."""
     prefs = get_preferences(context)
     python, _ = backend_python(context)
-    return client.get_client(python, device or (prefs.device if prefs else "auto"))
+    if device in (None, "PREFERENCES"):
+        device = prefs.device if prefs else "auto"
+    return client.get_client(python, device)
 
 
 class MASKSPLAT_OT_install_backend(bpy.types.Operator):

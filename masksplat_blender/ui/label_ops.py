@@ -13,15 +13,10 @@ from ..core.labels import MAX_LABELS, LabelError
 from ..scene import labels as scene_labels
 from ..scene.cameras import camera_from_object
 from ..scene.selection import scene_cameras, world_gaussians, world_sh
-from ..scene.splat_object import is_splat_object
 from .backend_ops import DEVICE_ITEMS, backend_client
 from .modal import BackgroundWork, interactive
 from .preferences import get_preferences
-from .selection_ops import _ObjectMode, missing_note, read_camera_files
-
-
-def _splat_poll(context) -> bool:
-    return is_splat_object(context.active_object)
+from .selection_ops import _ObjectMode, _splat_poll, missing_note, read_camera_files
 
 
 class MASKSPLAT_OT_add_label(bpy.types.Operator):
@@ -119,7 +114,7 @@ class MASKSPLAT_OT_compute_labels(BackgroundWork, bpy.types.Operator):
         try:
             with _ObjectMode(obj):
                 self._plan = scene_labels.LabelPlan(obj, context.scene)
-            backend = backend_client(context, None if self.device == "PREFERENCES" else self.device)
+            backend = backend_client(context, self.device)
         except (ValueError, BackendError) as err:
             self.report({"ERROR"}, str(err))
             return False
@@ -288,7 +283,7 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
                 self._targets = [camera_from_object(c, context.scene) for c in targets]
             self._target_names = [c.name for c in targets]
             self._source_names = [cam.name for cam in source_objs]
-            self._backend = backend_client(context, None if self.device == "PREFERENCES" else self.device)
+            self._backend = backend_client(context, self.device)
         except (ValueError, BackendError, OSError) as err:
             self.report({"ERROR"}, str(err))
             return False

@@ -63,7 +63,7 @@ class MASKSPLAT_OT_prune_splats(BackgroundWork, bpy.types.Operator):
             if obj.mode != "OBJECT":
                 bpy.ops.object.mode_set(mode="OBJECT")
             self._plan = PrunePlan(obj, context.scene, self.cameras, self.orbit_views, self.orbit_size, self._criterion(), self.min_psnr)
-            backend = backend_client(context, None if self.device == "PREFERENCES" else self.device)
+            backend = backend_client(context, self.device)
         except (ValueError, PruneError) as err:
             self.report({"ERROR"}, str(err))
             return False

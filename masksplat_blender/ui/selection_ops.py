@@ -55,7 +55,7 @@ class MASKSPLAT_OT_compute_selection(BackgroundWork, bpy.types.Operator):
         try:
             with _ObjectMode(obj):
                 self._plan = selection.VotePlan(obj, context.scene)
-            backend = backend_client(context, None if self.device == "PREFERENCES" else self.device)
+            backend = backend_client(context, self.device)
         except (ValueError, BackendError) as err:
             self.report({"ERROR"}, str(err))
             return False
