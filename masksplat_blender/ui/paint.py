@@ -123,19 +123,23 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
         stored = scene_masks.camera_mask(cam)
         mask = stored[0].copy() if stored else np.zeros((height, width), np.float32)
         ignore = stored[1].astype(np.float32) if stored and stored[1] is not None else np.zeros_like(mask)
+        if not self._paint_stroke(ignore if self.mode == IGNORE else mask, 0.0 if self.mode == ERASE else 1.0):
+            return {"CANCELLED"}
+        scene_masks.set_camera_mask(cam, mask, ignore > 0.5)
+        return {"FINISHED"}
+
+    def _paint_stroke(self, target: np.ndarray, value) -> bool:
+        """Apply the windowless stroke (camera pixels) to `target`; False (reported) without points."""
         points = [tuple(p.location) for p in self.stroke]
         if not points:
             self.report({"ERROR"}, "the stroke has no points")
-            return {"CANCELLED"}
-        target = ignore if self.mode == IGNORE else mask
-        value = 0.0 if self.mode == ERASE else 1.0
+            return False
         if self.tool == "LASSO":
             fill_polygon(target, points, value)
         else:
             for start, end in zip(points, points[1:] or points, strict=False):
                 stamp_stroke(target, start, end, self.camera_radius, value)
-        scene_masks.set_camera_mask(cam, mask, ignore > 0.5)
-        return {"FINISHED"}
+        return True
 
     def _execute_labels(self, context, cam):
         if self.mode == IGNORE:
@@ -146,16 +150,8 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
         except ValueError as err:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}
-        points = [tuple(p.location) for p in self.stroke]
-        if not points:
-            self.report({"ERROR"}, "the stroke has no points")
+        if not self._paint_stroke(ids, 0 if self.mode == ERASE else label):
             return {"CANCELLED"}
-        value = 0 if self.mode == ERASE else label
-        if self.tool == "LASSO":
-            fill_polygon(ids, points, value)
-        else:
-            for start, end in zip(points, points[1:] or points, strict=False):
-                stamp_stroke(ids, start, end, self.camera_radius, value)
         scene_labels.set_camera_label_map(cam, ids)
         return {"FINISHED"}
 
@@ -178,7 +174,6 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
                 self.report({"ERROR"}, str(err))
                 return {"CANCELLED"}
             self.colours = np.array([(0, 0, 0)] + [tuple(item.color) for item in splat.masksplat.labels][1:], np.float32)
-            self.original_ids = self.ids.copy()
         stored = scene_masks.camera_mask(self.cam_obj)
         self.mask = stored[0].copy() if stored else np.zeros((self.height, self.width), np.float32)
         self.ignore = (stored[1].astype(np.float32) if stored and stored[1] is not None else np.zeros_like(self.mask))
