@@ -27,7 +27,7 @@ from ..core.votes import argmax_labels
 from .cameras import camera_from_object, camera_resolution
 from .display import LABEL_COLOUR, set_show_labels
 from .masks import read_image_file, store_camera_image
-from .selection import occluders, scene_cameras, set_vertex_selection, world_gaussians
+from .selection import scene_cameras, set_vertex_selection, with_occluders
 
 LABEL_ATTRIBUTE = "ms_label"
 VOTE_PREFIX = "ms_vote_"
@@ -151,10 +151,7 @@ class LabelPlan:
         for cam, ids in zip(self.cameras, maps, strict=True):
             check_label_map(cam.name, ids, self.num_labels, cam.width, cam.height)
         self.maps = maps
-        target = world_gaussians(obj)
-        others = [world_gaussians(o) for o in occluders(obj, scene)]
-        self.count = len(target["means"])
-        self.arrays = {k: np.concatenate([target[k], *(o[k] for o in others)]) for k in target}
+        self.count, self.arrays = with_occluders(obj, scene)
 
     def run(self, compute, progress=None, cancel_check=None) -> np.ndarray:
         """Votes [N, K] over every labelled view in one backend request.

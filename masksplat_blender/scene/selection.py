@@ -70,6 +70,18 @@ def world_sh(obj: bpy.types.Object) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([dc, rest], axis=1), dtype=np.float32)
 
 
+def stack_gaussians(parts: list[dict]) -> dict[str, np.ndarray]:
+    """One set of backend arrays from several (the target first, then its occluders)."""
+    return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+
+
+def with_occluders(obj: bpy.types.Object, scene: bpy.types.Scene) -> tuple[int, dict[str, np.ndarray]]:
+    """(the object's Gaussian count, its world-space arrays followed by every occluder's):
+    votes for the first `count` rows belong to the object."""
+    target = world_gaussians(obj)
+    return len(target["means"]), stack_gaussians([target, *(world_gaussians(o) for o in occluders(obj, scene))])
+
+
 def scene_cameras(obj: bpy.types.Object, scene: bpy.types.Scene) -> list[bpy.types.Object]:
     """The object's camera collection, or every camera in the scene when it has none."""
     collection = obj.masksplat.camera_collection
@@ -129,7 +141,7 @@ class VotePlan:
         self.todo = [i for i, key in enumerate(self.keys) if key not in self.cache]
         self.cameras = [cam for _, cam in views]
         self.masks = {i: _with_edge_band(scene_masks.camera_mask(views[i][0]), band) for i in self.todo}
-        self.arrays = {k: np.concatenate([target[k], *(o[k] for o in others)]) for k in target} if self.todo else None
+        self.arrays = stack_gaussians([target, *others]) if self.todo else None
 
     def run(self, compute, progress=None, cancel_check=None) -> np.ndarray:
         """Votes [N, 2] over all masked views; only views not in the cache are computed.

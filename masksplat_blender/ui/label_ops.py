@@ -12,7 +12,7 @@ from ..client import BackendError, compute_votes, render_views
 from ..core.labels import MAX_LABELS, LabelError
 from ..scene import labels as scene_labels
 from ..scene.cameras import camera_from_object
-from ..scene.selection import scene_cameras, world_gaussians, world_sh
+from ..scene.selection import scene_cameras, with_occluders, world_gaussians, world_sh
 from .backend_ops import DEVICE_ITEMS, backend_client
 from .modal import BackgroundWork, interactive
 from .preferences import get_preferences
@@ -277,7 +277,8 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
                 self._num_labels = max(len(obj.masksplat.labels), *(int(ids.max()) + 1 for _, _, ids in sources), 2)
                 if self._num_labels > MAX_LABELS + 1:
                     raise LabelError(f"at most {MAX_LABELS} labels (plus background) are supported")
-                self._arrays, self._sh = world_gaussians(obj), world_sh(obj)
+                self._arrays, self._sh = world_gaussians(obj), world_sh(obj)  # renders: the object alone
+                self._count, self._lift_arrays = with_occluders(obj, context.scene)  # votes: other splats occlude
                 self._sources_data = [(camera_from_object(cam, context.scene) if cam is not None else None, image, ids)
                                       for cam, image, ids in sources]  # fmt: skip
                 self._targets = [camera_from_object(c, context.scene) for c in targets]
@@ -308,8 +309,8 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
             known = [(cam, ids) for cam, _, ids in self._sources_data if cam is not None]
             cams = list(self._targets) + [cam for cam, _ in known]
             masks = [one_hot(m, self._num_labels) for m in maps] + [one_hot(ids, self._num_labels) for _, ids in known]
-            votes = compute_votes(self._backend, self._arrays, cams, masks, mode="labels", cancel_check=cancelled,
-                                  progress=lambda done, n, *_: progress(len(self._targets) + done, total) if n else None)[0]  # fmt: skip
+            votes = compute_votes(self._backend, self._lift_arrays, cams, masks, mode="labels", cancel_check=cancelled,
+                                  progress=lambda done, n, *_: progress(len(self._targets) + done, total) if n else None)[0][: self._count]  # fmt: skip
         return maps, votes
 
     def finish(self, context, result) -> set:

@@ -8,7 +8,7 @@ from bpy.props import StringProperty
 
 from ..client import BackendError, render_views
 from ..scene.cameras import apply_camera_resolution, camera_from_object
-from ..scene.selection import world_gaussians, world_sh
+from ..scene.selection import stack_gaussians, world_gaussians, world_sh
 from ..scene.splat_object import is_splat_object
 from .backend_ops import backend_client
 
@@ -55,7 +55,7 @@ class MASKSPLAT_OT_preview_splats(bpy.types.Operator):
             shs = [world_sh(o) for o in splats]
             degree = max(s.shape[1] for s in shs)
             shs = [np.pad(s, ((0, 0), (0, degree - s.shape[1]), (0, 0))) for s in shs]
-            arrays = {k: np.concatenate([g[k] for g in gaussians]) for k in gaussians[0]}
+            arrays = stack_gaussians(gaussians)
             ((rgb, _),) = render_views(backend_client(context), arrays, np.concatenate(shs), [camera])
         except (ValueError, BackendError) as err:
             self.report({"ERROR"}, str(err))
