@@ -71,9 +71,9 @@ def write_affordance_scene(folder: Path, cameras, recolour: bool = True, source_
     from masksplat_blender.core.cameras import save_cameras_json
     from masksplat_blender.core.images import write_png
     from masksplat_blender.core.labels import default_colours
+    from masksplat_blender.core.masks import colour_sh
     from masksplat_blender.core.splat_io import write_ply
 
-    sh_c0 = 0.28209479177387814
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     data = read_splats(SAMPLE)
@@ -82,8 +82,9 @@ def write_affordance_scene(folder: Path, cameras, recolour: bool = True, source_
     if recolour:
         colours = np.array(default_colours(9), dtype=np.float32)
         colours[0] = (0.05, 0.05, 0.05)  # the card dark, letters bright
+        dc = colour_sh(colours[labels])[:, 0, :]
         for c in range(3):
-            vertices[f"f_dc_{c}"] = (colours[labels, c] - 0.5) / sh_c0
+            vertices[f"f_dc_{c}"] = dc[:, c]
         for name in vertices.dtype.names:
             if name.startswith("f_rest_"):
                 vertices[name] = 0.0

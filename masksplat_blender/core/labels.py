@@ -12,6 +12,8 @@ import colorsys
 
 import numpy as np
 
+from .masks import colour_sh
+
 MAX_LABELS = 32  # named labels; with background that makes up to 33 label ids
 
 
@@ -66,12 +68,11 @@ def one_hot(ids: np.ndarray, num_labels: int) -> np.ndarray:
 def label_colour_sh(labels: np.ndarray, channels: tuple[int, ...]) -> np.ndarray:
     """SH [N, 1, 3] whose render is, per colour channel c, the weight of Gaussians with label
     channels[c] (one-hot colours; unseen Gaussians, label -1, render black)."""
-    c0 = 0.28209479177387814
     labels = np.asarray(labels)
     colours = np.zeros((labels.size, 3), dtype=np.float32)
     for c, label in enumerate(channels):
         colours[:, c] = labels == label
-    return ((colours - 0.5) / c0)[:, None, :].astype(np.float32)
+    return colour_sh(colours)
 
 
 def render_label_maps(render, labels: np.ndarray, num_labels: int, foreground_share: float = 0.2) -> list[np.ndarray]:

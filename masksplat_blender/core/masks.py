@@ -72,9 +72,14 @@ def iou_and_accuracy(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, f
 def label_sh(values: np.ndarray) -> np.ndarray:
     """SH [N, 1, 3] whose render is `values` (0..1) in every channel: renders a per-Gaussian
     label occlusion-aware, the way ground-truth masks are made from labels."""
+    values = np.asarray(values, dtype=np.float32)
+    return colour_sh(np.repeat(values[:, None], 3, axis=1))
+
+
+def colour_sh(colours: np.ndarray) -> np.ndarray:
+    """SH [N, 1, 3] (DC only) that renders as `colours` [N, 3] in 0..1 from every side."""
     c0 = 0.28209479177387814
-    dc = (np.asarray(values, dtype=np.float32) - 0.5) / c0
-    return np.repeat(dc[:, None, None], 3, axis=2).astype(np.float32)
+    return ((np.asarray(colours, dtype=np.float32) - 0.5) / c0)[:, None, :].astype(np.float32)
 
 
 def morph(mask: np.ndarray, radius: int, grow: bool) -> np.ndarray:
