@@ -68,3 +68,13 @@ def blend(installed_addon):
     bpy.ops.wm.read_homefile(use_empty=True)
     yield bpy
     bpy.ops.wm.read_homefile(use_empty=True)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A warm CPU backend process shared by a test module (the real subprocess)."""
+    from masksplat_blender.client import BackendClient
+
+    c = BackendClient(sys.executable, device="cpu", idle_timeout=300)
+    yield c
+    c.close()

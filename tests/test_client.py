@@ -46,13 +46,6 @@ def scene():
 
 
 @pytest.fixture(scope="module")
-def client():
-    c = BackendClient(sys.executable, device="cpu", idle_timeout=300)
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
 def bare_python(tmp_path_factory):
     """A Python without torch (a venv made with --without-pip)."""
     folder = tmp_path_factory.mktemp("bare") / "venv"

@@ -29,7 +29,7 @@ from masksplat_blender.backend.features import (
     transfer_labels,
     upsample_labels,
 )
-from masksplat_blender.client import BackendClient, BackendError, download_model, render_views
+from masksplat_blender.client import BackendError, download_model, render_views
 from masksplat_blender.client import transfer_labels as client_transfer
 from masksplat_blender.core.cameras import orbit_cameras
 from masksplat_blender.core.splat_io import read_splats
@@ -237,13 +237,6 @@ def test_bad_transfer_inputs():
 
 
 # ---------------------------------------------------------------- the transfer request through the real backend
-
-
-@pytest.fixture(scope="module")
-def client():
-    c = BackendClient(sys.executable, device="cpu", idle_timeout=300)
-    yield c
-    c.close()
 
 
 @pytest.fixture(scope="module")
