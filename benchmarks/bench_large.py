@@ -1,6 +1,6 @@
 """A 3,000,000-Gaussian SH-degree-3 object on this machine: import, compute, delete, undo (memory).
 
-    .venv/bin/python tests/bench_large.py [--n 3000000] [--size 512]
+    .venv/bin/python benchmarks/bench_large.py [--n 3000000] [--size 512]
 
 Real operators in bpy with the CPU backend; peak resident memory of Blender's process and
 of the backend process are reported. (Undo needs a window, which bpy in the background has

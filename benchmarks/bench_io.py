@@ -1,6 +1,6 @@
 """Benchmark: splat import/export in Blender vs Blender's native PLY importer/exporter.
 
-    .venv/bin/python tests/bench_io.py [--n 1000000] [--repeat 3]
+    .venv/bin/python benchmarks/bench_io.py [--n 1000000] [--repeat 3]
 
 Writes a synthetic SH-degree-3 INRIA PLY (62 float properties a Gaussian), then times,
 each in a fresh process (so caches and peak memory don't leak between cases):

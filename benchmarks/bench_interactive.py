@@ -1,6 +1,6 @@
 """Interactive update: one more painted view on a 200,000-Gaussian object with 8 views done.
 
-    .venv/bin/python tests/bench_interactive.py [--size 512]
+    .venv/bin/python benchmarks/bench_interactive.py [--size 512]
 
 Runs the real operators in Blender (bpy module) with the CPU backend: Compute Selection
 over 8 masked views, then one more mask, then Compute Selection again (only the new view

@@ -1,6 +1,6 @@
 """DINOv2 feature time per view at the sizes the paper and the add-on use.
 
-    .venv/bin/python tests/bench_features.py [--device cpu|cuda] [--sizes 448 896]
+    .venv/bin/python benchmarks/bench_features.py [--device cpu|cuda] [--sizes 448 896]
 
 No weights can be downloaded here, so the models are randomly initialised with the real
 configurations (dinov2-small, dinov2-base, dinov2-with-registers-large): the time of a

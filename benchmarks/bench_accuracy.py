@@ -1,6 +1,6 @@
 """Segmentation accuracy on scenes composed from real splats, against the centre baseline.
 
-    .venv/bin/python tests/bench_accuracy.py [--size 192]
+    .venv/bin/python benchmarks/bench_accuracy.py [--size 192]
 
 Two real splats from ../shared/data (the donut and the houseplant), each scaled to the
 same size, make two scenes: "all-around" (side by side, cameras on all sides) and

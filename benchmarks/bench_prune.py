@@ -1,6 +1,6 @@
 """Prune Splats on every real splat: removed fraction and PSNR on used and held-out views.
 
-    .venv/bin/python tests/bench_prune.py [--views 32] [--size 256]
+    .venv/bin/python benchmarks/bench_prune.py [--views 32] [--size 256]
 
 For each splat in ../shared/data (donut, plant, guitar, biker, fruit_drops): 32 orbit
 views at 256x256 are used for pruning, 8 other orbit views are held out. Criteria:

@@ -1,7 +1,7 @@
 """Label transfer as the paper evaluates it: per-class IoU and recall of the 2D-to-2D transfer
 and of the 3D result rendered back into each view, against ground-truth label maps.
 
-    .venv/bin/python tests/bench_affordance.py [--views 8] [--size 160] [--model rgb-patches|DIR]
+    .venv/bin/python benchmarks/bench_affordance.py [--views 8] [--size 160] [--model rgb-patches|DIR]
 
 Scene: the bundled fruit_drops sample with its 9 hand-painted labels (letter groups of
 "MIXED DROPS"); ground-truth label maps are rendered from those labels. One view's labels

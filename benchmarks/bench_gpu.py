@@ -1,6 +1,6 @@
 """GPU benchmark (needs CUDA and gsplat): MaskSplat's gsplat votes vs bare gsplat and the paper's loop.
 
-    python tests/bench_gpu.py [--n 1000000] [--views 100] [--width 1920] [--height 1080]
+    python benchmarks/bench_gpu.py [--n 1000000] [--views 100] [--width 1920] [--height 1080]
 
 1,000,000 synthetic Gaussians, 100 views at 1920x1080 with uint8 masks. "ours" is
 GsplatRasterizer.votes_masks (masks to the GPU as uint8, K=2 channels, batched);

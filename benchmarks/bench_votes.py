@@ -1,6 +1,6 @@
 """CPU vote benchmark: the guitar (90,854 Gaussians), 16 orbit views at 256x256, K=2.
 
-    .venv/bin/python tests/bench_votes.py [--baseline-views 2] [--no-backend]
+    .venv/bin/python benchmarks/bench_votes.py [--baseline-views 2] [--no-backend]
 
 Cameras orbit the guitar's centre (golden spiral, elevations -40..50 degrees about its
 long axis), each at the distance where the guitar's 1..99 % extent fills 95 % of the
