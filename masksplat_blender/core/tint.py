@@ -1,0 +1,16 @@
+"""How selected splats look: one tint colour and strength for every place that shows a
+selection (the viewport's point display, the true splat display, the camera preview)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SELECTION_TINT = (1.0, 0.55, 0.0)  # Blender's orange for selected elements
+TINT_STRENGTH = 0.6  # share of the tint in a selected splat's colour
+
+
+def tint_colours(colours: np.ndarray, selected: np.ndarray) -> np.ndarray:
+    """RGB [N, 3] in 0..1 with the selected rows mixed towards the selection tint."""
+    out = np.array(colours, dtype=np.float32, copy=True)
+    out[selected] = (1.0 - TINT_STRENGTH) * out[selected] + TINT_STRENGTH * np.asarray(SELECTION_TINT, np.float32)
+    return out
