@@ -54,7 +54,7 @@ def main() -> int:
     for _ in views:
         cx, cy = rng.uniform(0.3, 0.7) * args.width, rng.uniform(0.3, 0.7) * args.height
         masks.append((((xx - cx) ** 2 + (yy - cy) ** 2) < (0.25 * args.height) ** 2).astype(np.uint8) * 255)
-    keeps = [None] * len(views)
+    ignores = [None] * len(views)
     ours = raster_gsplat.GsplatRasterizer(batch=args.batch)
     dev = torch.device("cuda")
 
@@ -70,7 +70,7 @@ def main() -> int:
         return best
 
     out = np.zeros((g.count, 2))
-    t_ours = timed(lambda: ours.votes_masks(g, views, masks, keeps, "two_class", out))
+    t_ours = timed(lambda: ours.votes_masks(g, views, masks, ignores, "two_class", out))
 
     means, quats, scales, opac, _ = ours._gaussian_tensors(g)
     viewmats = torch.as_tensor(np.stack([v.viewmat for v in views]), device=dev)

@@ -25,7 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.request import make_request_dir, write_request
+from .core.request import (
+    ALPHA,
+    LABELS,
+    RENDER,
+    VOTES_FILE,
+    is_hugging_face_id,
+    load_array,
+    load_numbered,
+    make_request_dir,
+    write_request,
+)
 
 BACKEND_MAIN = Path(__file__).resolve().parent / "backend" / "__main__.py"
 CANCEL_GRACE = 0.5
@@ -344,7 +354,7 @@ def compute_votes(
     try:
         write_request(folder, "votes", gaussians, cameras, masks, ignores, mode=mode)
         result = client.run(folder, progress, cancel_check, timeout)
-        return np.load(folder / "votes.npy", allow_pickle=False), result
+        return load_array(folder, VOTES_FILE), result
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -358,10 +368,7 @@ def render_views(
     try:
         write_request(folder, "render", gaussians, cameras, sh=sh, background=background)
         client.run(folder, progress, cancel_check, timeout)
-        return [
-            (np.load(folder / f"render_{i:05d}.npy", allow_pickle=False), np.load(folder / f"alpha_{i:05d}.npy", allow_pickle=False))
-            for i in range(len(cameras))
-        ]
+        return list(zip(load_numbered(folder, RENDER, len(cameras)), load_numbered(folder, ALPHA, len(cameras)), strict=True))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -383,9 +390,7 @@ def transfer_labels(
         write_request(folder, "transfer", gaussians, cameras, sh=sh, background=background, sources=sources,
                       model=model, num_labels=num_labels, cache_dir=cache_dir, k=k, feature_size=feature_size)  # fmt: skip
         result = client.run(folder, progress, cancel_check, timeout)
-        labels = [np.load(folder / f"labels_{i:05d}.npy", allow_pickle=False) for i in range(len(cameras))]
-        renders = [np.load(folder / f"render_{i:05d}.npy", allow_pickle=False) for i in range(len(cameras))]
-        return labels, renders, result
+        return load_numbered(folder, LABELS, len(cameras)), load_numbered(folder, RENDER, len(cameras)), result
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -397,8 +402,7 @@ def download_model(python: str, model_id: str, folder, timeout: float | None = N
     Started from an argument list (no shell). Returns the folder; raises BackendError
     ("download_failed", or "timeout") with the backend's message.
     """
-    parts = model_id.split("/")
-    if len(parts) != 2 or any(p in (".", "..") or not all(c.isalnum() or c in "-_." for c in p) for p in parts):
+    if not is_hugging_face_id(model_id):
         raise BackendError("download_failed", f"{model_id!r} is not a Hugging Face model id (owner/name, e.g. facebook/dinov2-small)")
     folder = Path(folder).expanduser()
     env = {key: value for key, value in os.environ.items() if key not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}

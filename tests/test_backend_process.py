@@ -25,6 +25,7 @@ from masksplat_blender.backend.rasterizer import Gaussians, View
 from masksplat_blender.core.cameras import orbit_cameras
 from masksplat_blender.core.request import make_request_dir, write_request
 from masksplat_blender.core.splat_io import read_splats
+from masksplat_blender.core.votes import vote_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = Path(__file__).parent / "data" / "fruit_drops" / "fruit_drops_minimal.ply"
@@ -81,10 +82,8 @@ def expected_votes(scene, cams, masks, ignores=None):
     out = np.zeros((g.count, 2))
     raster = in_process_rasterizer()
     for index, (cam, mask) in enumerate(zip(cams, masks, strict=True)):
-        m = mask.astype(np.float32) / 255 if mask.dtype == np.uint8 else mask
-        keep = 1.0 - ignores[index].astype(np.float32) if ignores is not None and ignores[index] is not None else 1.0
         view = View(cam.world_to_camera.astype(np.float32), cam.K().astype(np.float32), cam.width, cam.height)
-        raster.votes(g, view, np.ascontiguousarray(np.stack([m * keep, (1 - m) * keep], -1), dtype=np.float32), out)
+        raster.votes(g, view, vote_weights(mask, None if ignores is None else ignores[index]), out)
     return out
 
 
@@ -362,8 +361,8 @@ def test_info_reports_the_environment():
 def test_stray_output_even_from_compiled_code_goes_to_stderr():
     code = (
         "import os\n"
-        "from masksplat_blender.backend.server import _protocol_stream\n"
-        "out = _protocol_stream()\n"
+        "from masksplat_blender.backend.server import protocol_stream\n"
+        "out = protocol_stream()\n"
         "print('a stray print')\n"
         "os.write(1, b'a stray write from C\\n')\n"
         "out.write('{\"event\": \"x\"}\\n')\n"

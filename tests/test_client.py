@@ -281,11 +281,11 @@ def test_out_of_memory_and_internal_errors_are_explained(tmp_path):
 
 
 def test_server_classifies_out_of_memory():
-    from masksplat_blender.backend.server import _failure
+    from masksplat_blender.backend.server import failure_result
 
-    assert _failure(MemoryError())["kind"] == "out_of_memory"
-    assert _failure(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"))["kind"] == "out_of_memory"
-    assert _failure(RuntimeError("boom"))["kind"] == "internal"
+    assert failure_result(MemoryError())["kind"] == "out_of_memory"
+    assert failure_result(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"))["kind"] == "out_of_memory"
+    assert failure_result(RuntimeError("boom"))["kind"] == "internal"
 
 
 def test_missing_interpreter(tmp_path):

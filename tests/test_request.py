@@ -9,7 +9,19 @@ import numpy as np
 import pytest
 
 from masksplat_blender.core.cameras import orbit_cameras
-from masksplat_blender.core.request import RequestError, read_request, write_request
+from masksplat_blender.core.request import (
+    ALPHA,
+    RENDER,
+    VOTES_FILE,
+    RequestError,
+    is_hugging_face_id,
+    load_numbered,
+    numbered_name,
+    read_request,
+    save_array,
+    write_request,
+)
+from masksplat_blender.core.votes import vote_weights
 
 
 def gaussians(n=10, seed=0):
@@ -34,7 +46,7 @@ def test_valid_request_reads_back_with_weights(tmp_path):
     folder = valid_request(tmp_path, ignores=[ignore, None])
     request = read_request(folder)
     assert request.kind == "votes" and request.num_gaussians == 10 and request.channels == 2
-    w0, w1 = request.weights(0), request.weights(1)
+    w0, w1 = (vote_weights(*request.raw_mask(i), request.mode) for i in (0, 1))
     assert w0.shape == (24, 32, 2) and w0.dtype == np.float32
     assert (w0[:4] == 0).all() and (w0[4:, :, 1] == 1).all()
     assert (w1[:, :, 0] == 1).all() and (w1[:, :, 1] == 0).all()
@@ -43,7 +55,7 @@ def test_valid_request_reads_back_with_weights(tmp_path):
 def test_label_masks_have_k_channels(tmp_path):
     masks = [np.zeros((24, 32, 5), np.uint8)] * 2
     request = read_request(valid_request(tmp_path, masks=masks, mode="labels"))
-    assert request.channels == 5 and request.weights(0).shape == (24, 32, 5)
+    assert request.channels == 5 and vote_weights(*request.raw_mask(0), request.mode).shape == (24, 32, 5)
 
 
 def _edit_header(folder, change):
@@ -65,6 +77,8 @@ CASES = {
     "mask dtype": (lambda f: np.save(f / "mask_00001.npy", np.zeros((24, 32), np.int64)), "dtype int64"),
     "missing mask": (lambda f: (f / "mask_00000.npy").unlink(), "mask mask_00000.npy is missing"),
     "path escape": (lambda f: _edit_header(f, lambda h: h["views"][0].update(mask="../x.npy")), "plain .npy name"),
+    "mask name not a string": (lambda f: _edit_header(f, lambda h: h["views"][0].update(mask=5)), "file name 5 must be a plain .npy"),
+    "ignore path escape": (lambda f: _edit_header(f, lambda h: h["views"][1].update(ignore="/tmp/x.npy")), "plain .npy name"),
     "count": (lambda f: _edit_header(f, lambda h: h.update(num_gaussians=11)), "shape (10, 3), expected (11, 3)"),
     "camera": (lambda f: _edit_header(f, lambda h: h["views"][1].update(fx=-1)), "non-positive"),
     "object array": (lambda f: np.save(f / "means.npy", np.array([None] * 10, dtype=object)), "not a plain .npy"),
@@ -88,18 +102,12 @@ def test_two_class_needs_one_channel(tmp_path):
         read_request(valid_request(tmp_path, masks=[np.zeros((24, 32, 2), np.uint8)] * 2))
 
 
-def test_validate_request_is_read_request(tmp_path):
-    from masksplat_blender.core.request import validate_request
-
-    assert validate_request(valid_request(tmp_path)).num_gaussians == 10
-
-
 def test_ignore_as_uint8_and_float_masks(tmp_path):
     ignore = np.zeros((24, 32), np.uint8)
     ignore[:, :8] = 1
     soft = np.full((24, 32), 0.25, np.float32)
     request = read_request(valid_request(tmp_path, masks=[soft, np.full((24, 32), 51, np.uint8)], ignores=[ignore, None]))
-    w0, w1 = request.weights(0), request.weights(1)
+    w0, w1 = (vote_weights(*request.raw_mask(i), request.mode) for i in (0, 1))
     assert (w0[:, :8] == 0).all() and np.allclose(w0[:, 8:], [0.25, 0.75])
     assert np.allclose(w1, [0.2, 0.8])
 
@@ -233,3 +241,26 @@ def test_malformed_transfer_arrays(tmp_path, case):
     with pytest.raises(RequestError) as err:
         read_request(folder)
     assert message in str(err.value)
+
+
+def test_every_file_name_on_the_wire_comes_from_core(tmp_path):
+    """The names the client reads back are the names write_request and the backend write."""
+    ignore = np.zeros((24, 32), bool)
+    folder = valid_request(tmp_path, ignores=[None, ignore])
+    header = json.loads((folder / "header.json").read_text())
+    assert [v.get("mask") for v in header["views"]] == [numbered_name("mask", 0), numbered_name("mask", 1)]
+    assert [v.get("ignore") for v in header["views"]] == [None, "ignore_00001.npy"]
+    assert (numbered_name(RENDER, 12), numbered_name(ALPHA, 0), VOTES_FILE) == ("render_00012.npy", "alpha_00000.npy", "votes.npy")
+    for index in range(3):
+        save_array(folder, numbered_name(RENDER, index), np.full((2, 2, 3), index, np.uint8))
+    assert [int(a[0, 0, 0]) for a in load_numbered(folder, RENDER, 3)] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("facebook/dinov2-small", True), ("owner/my.model_v-2", True), ("owner/", False), ("/name", False),
+     ("a/b/c", False), ("../x", False), ("owner/..", False), ("models/dino v2", False), ("./dinov2", False),
+     ("rgb-patches", False)],
+)  # fmt: skip
+def test_hugging_face_ids_are_told_from_folders(text, expected):
+    assert is_hugging_face_id(text) is expected

@@ -1,12 +1,36 @@
-"""Vote decisions (core.votes): the paper's rule, beta, FlashSplat's background bias,
-never-seen Gaussians and argmax labels."""
+"""Vote decisions (core.votes): the per-pixel vote weights, the paper's rule, beta,
+FlashSplat's background bias, never-seen Gaussians and argmax labels."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from masksplat_blender.core.votes import argmax_labels, never_seen, select_two_class, summarize
+from masksplat_blender.core.votes import argmax_labels, never_seen, select_two_class, summarize, vote_weights
+
+
+def test_two_class_weights_are_mask_and_its_complement_where_not_ignored():
+    mask = np.array([[0, 51], [255, 102]], np.uint8)
+    ignore = np.array([[False, False], [True, False]])
+    w = vote_weights(mask, ignore)
+    assert w.dtype == np.float32 and w.shape == (2, 2, 2) and w.flags.c_contiguous
+    np.testing.assert_allclose(w[..., 0], [[0.0, 0.2], [0.0, 0.4]], atol=1e-7)
+    np.testing.assert_allclose(w[..., 1], [[1.0, 0.8], [0.0, 0.6]], atol=1e-7)
+    # float masks are taken as they are, an [H, W, 1] mask like an [H, W] one; any non-zero ignore casts no vote
+    soft = np.array([[0.25, 1.0]], np.float32)
+    np.testing.assert_array_equal(vote_weights(soft[:, :, None], np.array([[0, 7]], np.uint8)), [[[0.25, 0.75], [0.0, 0.0]]])
+    np.testing.assert_array_equal(vote_weights(soft), [[[0.25, 0.75], [1.0, 0.0]]])
+
+
+def test_label_weights_are_the_channels_where_not_ignored():
+    mask = np.zeros((1, 2, 3), np.uint8)
+    mask[0, 0] = [255, 0, 0]
+    mask[0, 1] = [0, 0, 255]
+    w = vote_weights(mask, np.array([[1, 0]], np.uint8), mode="labels")
+    np.testing.assert_array_equal(w, [[[0, 0, 0], [0, 0, 1]]])
+    with pytest.raises(ValueError, match="unknown vote mode"):
+        vote_weights(mask, mode="three_class")
+
 
 FG = np.array([3.0, 1.0, 0.0, 0.0, 2.0, 5.0], np.float32)
 BG = np.array([1.0, 3.0, 2.0, 0.0, 2.0, 4.0], np.float32)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.request import is_hugging_face_id
+
 RGB_PATCHES = "rgb-patches"
 PATCH_SIZE = 14
 DINOV2_TYPES = ("dinov2", "dinov2_with_registers")
@@ -51,7 +53,7 @@ class FeatureModel:
 
 def how_to_get(model: str, button: bool = True) -> str:
     """The instructions every "model missing" message ends with."""
-    repo = model if _looks_like_id(model) else "facebook/dinov2-small"
+    repo = model if is_hugging_face_id(model) else "facebook/dinov2-small"
     first = "press Download Model in Preferences > Add-ons > MaskSplat, or " if button else ""
     return (
         f"To get the weights, {first}on a machine "
@@ -59,11 +61,6 @@ def how_to_get(model: str, button: bool = True) -> str:
         f"(older huggingface_hub: huggingface-cli download ...), copy DIR here and point Preferences > MaskSplat > Feature Model (or --model DIR) "
         f"at it. Use '{RGB_PATCHES}' to test without weights."
     )
-
-
-def _looks_like_id(model: str) -> bool:
-    parts = model.split("/")
-    return len(parts) == 2 and all(p and p not in (".", "..") and all(c.isalnum() or c in "-_." for c in p) for p in parts)
 
 
 def _weights_in(folder: Path) -> bool:
@@ -129,7 +126,7 @@ def _load(model: str, folder: Path, cache_dir: str | None, torch_device: str) ->
             if (folder / "pytorch_model.bin").is_file() or (folder / "pytorch_model.bin.index.json").is_file():
                 raise _refuse_pickle(f"model folder {folder}")
             raise ModelUnavailable(f"model folder {folder} has no model.safetensors. " + how_to_get(model))
-    elif _looks_like_id(model):
+    elif is_hugging_face_id(model):
         source = model
         _check_cache(model, cache_dir)
     else:

@@ -35,7 +35,8 @@ import math
 import numba
 import numpy as np
 
-from .rasterizer import Gaussians, View
+from ..core.votes import vote_weights
+from .rasterizer import Gaussians, View, weights_hwk
 
 TILE = 16
 EPS2D = 0.3
@@ -390,9 +391,11 @@ def _eval_sh_colors(gaussians: Gaussians, view: View, ids: np.ndarray) -> np.nda
 
 
 class CpuRasterizer:
-    """The reference rasterizer (numba, all cores)."""
+    """The reference rasterizer (numba, all cores). One view at a time: its tile loop
+    already keeps every core busy."""
 
     name = "cpu"
+    batch = 1
 
     def _prepare(self, gaussians: Gaussians, view: View):
         means2d, conics, opacities, depths, radii, valid = _project_all(gaussians, view)
@@ -412,9 +415,7 @@ class CpuRasterizer:
                           tiles_x, contrib, image, final_t)  # fmt: skip
 
     def votes(self, gaussians: Gaussians, view: View, weights: np.ndarray, out: np.ndarray) -> None:
-        weights = np.ascontiguousarray(weights, dtype=np.float32)
-        if weights.ndim == 2:
-            weights = weights[:, :, None]
+        weights = weights_hwk(weights)
         if weights.ndim != 3 or weights.shape[:2] != (view.height, view.width):
             raise ValueError(f"weights are {weights.shape[:2]}, the view is {(view.height, view.width)}")
         if out.shape != (gaussians.count, weights.shape[2]):
@@ -432,6 +433,10 @@ class CpuRasterizer:
             acc = np.zeros(out.shape, dtype=np.float64)
             _scatter(entries, ids, contrib, acc)
             out += acc
+
+    def votes_masks(self, gaussians: Gaussians, views, masks, ignores, mode: str, out: np.ndarray) -> None:
+        for view, mask, ignore in zip(views, masks, ignores, strict=True):
+            self.votes(gaussians, view, vote_weights(mask, ignore, mode), out)
 
     def render(self, gaussians: Gaussians, view: View, background: np.ndarray | None = None):
         if gaussians.sh is None:

@@ -4,14 +4,16 @@ Colours are a zero tensor that requires grad; `L = sum(weights * render)` and
 `L.backward()` leave dL/dc_i = sum_p weights(p) w_i(p) in `colors.grad`, for K channels
 in one pass (gsplat splits channels itself). Views of one size go through one
 `rasterization` call in batches; uint8 masks travel to the GPU as uint8 and become
-weights there. torch and gsplat are imported lazily so this module loads anywhere.
+weights there (`torch_vote_weights`, a mirror of core.votes.vote_weights tested against
+it). torch and gsplat are imported lazily so this module loads anywhere.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .rasterizer import Gaussians, View
+from ..core.votes import MODES, TWO_CLASS
+from .rasterizer import Gaussians, View, weights_hwk
 
 NEAR, FAR, EPS2D = 0.01, 1e10, 0.3
 _STATE: dict = {}
@@ -40,6 +42,29 @@ def available(progress=None) -> tuple[bool, str]:
                     result = (False, "gsplat's CUDA extension did not build")
     _STATE["available"] = result
     return result
+
+
+def torch_vote_weights(masks, ignores, mode: str, device):
+    """torch [C, H, W, K] float32 on `device`: core.votes.vote_weights of C views of one
+    size, stacked. Masks move to the device as stored (uint8 is 4x smaller than weights)
+    and become weights there; any device works (the tests compare on the CPU)."""
+    import torch
+
+    if mode not in MODES:
+        raise ValueError(f"unknown vote mode {mode!r} (one of {', '.join(MODES)})")
+    m = torch.stack([torch.as_tensor(np.asarray(x), device=device) for x in masks])
+    m = m.float() / 255.0 if m.dtype == torch.uint8 else m.float()
+    if m.ndim == 3:
+        m = m[..., None]
+    weights = torch.cat([m, 1.0 - m], dim=-1) if mode == TWO_CLASS else m
+    if any(ignore is not None for ignore in ignores):
+        keep = torch.stack([
+            torch.ones(m.shape[1:3], dtype=torch.bool, device=device) if ignore is None
+            else torch.as_tensor(np.asarray(ignore), device=device) == 0
+            for ignore in ignores
+        ])  # fmt: skip
+        weights = weights * keep[..., None].float()
+    return weights
 
 
 class GsplatRasterizer:
@@ -90,26 +115,13 @@ class GsplatRasterizer:
         out += colors.grad.double().cpu().numpy()
 
     def votes(self, gaussians: Gaussians, view: View, weights: np.ndarray, out: np.ndarray) -> None:
-        w = np.asarray(weights, dtype=np.float32)
-        if w.ndim == 2:
-            w = w[:, :, None]
-        self._accumulate(gaussians, [view], self.torch.as_tensor(w[None], device=self.device), out)
+        self._accumulate(gaussians, [view], self.torch.as_tensor(weights_hwk(weights)[None], device=self.device), out)
 
-    def votes_masks(self, gaussians: Gaussians, views, masks, keeps, mode: str, out: np.ndarray) -> None:
-        """Votes for views of one size from raw masks ([H, W] or [H, W, K], uint8 or float) in batches."""
-        t = self.torch
+    def votes_masks(self, gaussians: Gaussians, views, masks, ignores, mode: str, out: np.ndarray) -> None:
+        """Votes for views of one size from their masks as stored, `batch` views a rasterization."""
         for start in range(0, len(views), self.batch):
             chunk = slice(start, start + self.batch)
-            m = t.stack([t.as_tensor(np.asarray(x), device=self.device) for x in masks[chunk]])
-            m = m.float() / 255.0 if m.dtype == t.uint8 else m.float()
-            if m.ndim == 3:
-                m = m[..., None]
-            weights = t.cat([m, 1.0 - m], dim=-1) if mode == "two_class" else m
-            if any(k is not None for k in keeps[chunk]):
-                keep = t.stack(
-                    [t.as_tensor(np.asarray(k if k is not None else np.ones(m.shape[1:3], bool)), device=self.device) for k in keeps[chunk]]
-                )
-                weights = weights * keep[..., None].float()
+            weights = torch_vote_weights(masks[chunk], ignores[chunk], mode, self.device)
             self._accumulate(gaussians, views[chunk], weights, out)
 
     def render(self, gaussians: Gaussians, view: View, background: np.ndarray | None = None):

@@ -22,18 +22,21 @@ Layout of a request folder (version 1):
                               "viewmat": 4x4 nested list (world-to-camera, OpenCV axes),
                               "mask": "mask_00000.npy", "ignore": "ignore_00000.npy"}, ...]}
     means.npy [N, 3] f32, quats.npy [N, 4] f32 (wxyz), log_scales.npy [N, 3] f32,
-    opacity_logits.npy [N] f32, sh.npy [N, (d+1)^2, 3] f32 (render only)
+    opacity_logits.npy [N] f32, sh.npy [N, (d+1)^2, 3] f32 (render, transfer)
     mask_<i>.npy  [H, W] (two_class) or [H, W, K] (labels), uint8 0..255 or float32 0..1
     ignore_<i>.npy [H, W] bool or uint8 (non-zero = casts no vote), optional
     source_<j>.npy [H, W, 3] uint8, source_labels_<j>.npy [H, W] int32 or uint8 (0..L-1) (transfer)
 
-Vote weights per pixel: two_class -> (m * keep, (1 - m) * keep); labels -> m_k * keep,
-keep = 1 - ignore. Results go into the same folder: votes.npy [N, K] float32 (K = 2:
-fg, bg), render_<i>.npy [H, W, 3] uint8 and alpha_<i>.npy [H, W] uint8; a transfer request
-also writes labels_<i>.npy [H, W] int32 (the source labels carried to each rendered view by
-DINOv2 patch features; 0 where no splat covers the pixel).
-"""
+Vote weights per pixel: core.votes.vote_weights (two_class -> (m * keep, (1 - m) * keep);
+labels -> m_k * keep; keep = 1 - ignore). Results go into the same folder: votes.npy [N, K]
+float32 (K = 2: fg, bg), render_<i>.npy [H, W, 3] uint8 and alpha_<i>.npy [H, W] uint8; a
+transfer request also writes labels_<i>.npy [H, W] int32 (the source labels carried to each
+rendered view by DINOv2 patch features; 0 where no splat covers the pixel).
 
+Every name on the wire is spelled here, once: the file names (`numbered_name` for the
+per-view and per-source files), the header keys, the kinds and modes. The backend and the
+client read and write the folder through these names and `save_array` / `load_array`.
+"""
 from __future__ import annotations
 
 import json
@@ -44,17 +47,54 @@ from pathlib import Path
 
 import numpy as np
 
+from .votes import MODES, TWO_CLASS
+
 VERSION = 1
 KINDS = ("votes", "render", "transfer", "ping")
-MODES = ("two_class", "labels")
 HEADER_KEYS = {"version", "kind", "mode", "num_gaussians", "views", "background", "sh_degree",
                "model", "cache_dir", "k", "feature_size", "num_labels", "sources"}  # fmt: skip
 SOURCE_KEYS = {"image", "labels"}
+VIEW_KEYS = {"name", "width", "height", "fx", "fy", "cx", "cy", "viewmat", "mask", "ignore"}
+GAUSSIAN_ARRAYS = {"means": (3,), "quats": (4,), "log_scales": (3,), "opacity_logits": ()}
 MAX_LABELS = 33  # background + 32 parts
 MAX_FEATURE_SIZE = 1792  # 128 x 128 patches; the paper uses 896
 MAX_SOURCES = 64
-VIEW_KEYS = {"name", "width", "height", "fx", "fy", "cx", "cy", "viewmat", "mask", "ignore"}
-GAUSSIAN_ARRAYS = {"means": (3,), "quats": (4,), "log_scales": (3,), "opacity_logits": ()}
+MAX_IMAGE_SIZE = 16384
+
+# File names in a request folder. Per-view and per-source files are numbered_name(prefix, i).
+HEADER_FILE = "header.json"
+SH_FILE = "sh.npy"
+VOTES_FILE = "votes.npy"
+MASK, IGNORE, SOURCE_IMAGE, SOURCE_LABELS = "mask", "ignore", "source", "source_labels"  # request
+RENDER, ALPHA, LABELS = "render", "alpha", "labels"  # results
+
+
+def numbered_name(prefix: str, index: int) -> str:
+    """The file of view (or source) `index`: `render_00012.npy` for numbered_name(RENDER, 12)."""
+    return f"{prefix}_{index:05d}.npy"
+
+
+def save_array(folder, name: str, array, dtype=None) -> str:
+    """Save one array of a request or its result (C order, never pickled); returns `name`."""
+    np.save(Path(folder) / name, np.ascontiguousarray(array, dtype=dtype), allow_pickle=False)
+    return name
+
+
+def load_array(folder, name: str, mmap_mode: str | None = None) -> np.ndarray:
+    """Load one array of a request or its result (never unpickles)."""
+    return np.load(Path(folder) / name, allow_pickle=False, mmap_mode=mmap_mode)
+
+
+def load_numbered(folder, prefix: str, count: int) -> list[np.ndarray]:
+    """The per-view results `prefix`_00000.npy .. of `count` views, in view order."""
+    return [load_array(folder, numbered_name(prefix, index)) for index in range(count)]
+
+
+def is_hugging_face_id(model: str) -> bool:
+    """Whether `model` reads as a Hugging Face model id (owner/name of letters, digits, - _ .),
+    as opposed to a folder: the transfer header's `model` and the Download Model button."""
+    parts = model.split("/")
+    return len(parts) == 2 and all(p and p not in (".", "..") and all(c.isalnum() or c in "-_." for c in p) for p in parts)
 
 
 class RequestError(ValueError):
@@ -96,44 +136,26 @@ class Request:
     kind: str
     num_gaussians: int
     views: list[ViewSpec]
-    mode: str = "two_class"
+    mode: str = TWO_CLASS
     channels: int = 2
     sh_degree: int = 0
     background: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     transfer: TransferSpec | None = None
 
     def array(self, name: str) -> np.ndarray:
-        return np.load(self.folder / f"{name}.npy", allow_pickle=False, mmap_mode="r")
+        """A Gaussian array (a GAUSSIAN_ARRAYS name or "sh"), memory-mapped."""
+        return load_array(self.folder, f"{name}.npy", mmap_mode="r")
 
     def source(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """One annotated source of a transfer request: (image [H, W, 3] uint8, labels [H, W] int32)."""
         image_name, labels_name = self.transfer.sources[index]
-        image = np.load(self.folder / image_name, allow_pickle=False)
-        labels = np.load(self.folder / labels_name, allow_pickle=False).astype(np.int32)
-        return image, labels
+        return load_array(self.folder, image_name), load_array(self.folder, labels_name).astype(np.int32)
 
     def raw_mask(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """One view's mask as stored ([H, W] or [H, W, K], uint8 or float32) and where it votes (or None)."""
+        """One view's mask and ignore region as stored (core.votes.vote_weights reads them)."""
         view = self.views[index]
-        mask = np.load(self.folder / view.mask, allow_pickle=False)
-        keep = None
-        if view.ignore:
-            keep = ~np.load(self.folder / view.ignore, allow_pickle=False).astype(bool)
-        return mask, keep
-
-    def weights(self, index: int) -> np.ndarray:
-        """[H, W, K] float32 vote weights of one view (fg/bg for two classes), ignore applied."""
-        mask, keep = self.raw_mask(index)
-        mask = mask.astype(np.float32) / 255.0 if mask.dtype == np.uint8 else mask.astype(np.float32, copy=False)
-        if mask.ndim == 2:
-            mask = mask[:, :, None]
-        if self.mode == "two_class":
-            weights = np.concatenate([mask, 1.0 - mask], axis=2)
-        else:
-            weights = mask
-        if keep is not None:
-            weights = weights * keep[:, :, None]
-        return np.ascontiguousarray(weights, dtype=np.float32)
+        ignore = load_array(self.folder, view.ignore) if view.ignore else None
+        return load_array(self.folder, view.mask), ignore
 
 
 def make_request_dir() -> Path:
@@ -144,7 +166,7 @@ def make_request_dir() -> Path:
 
 
 def write_request(
-    folder, kind: str, gaussians: dict, cameras=(), masks=(), ignores=(), mode: str = "two_class",
+    folder, kind: str, gaussians: dict, cameras=(), masks=(), ignores=(), mode: str = TWO_CLASS,
     sh: np.ndarray | None = None, background=(0.0, 0.0, 0.0), *, sources=(), model: str | None = None,
     num_labels: int | None = None, cache_dir: str | None = None, k: int = 5, feature_size: int = 448,
 ) -> Path:  # fmt: skip
@@ -156,28 +178,20 @@ def write_request(
     """
     folder = Path(folder)
     for name in GAUSSIAN_ARRAYS:
-        np.save(folder / f"{name}.npy", np.ascontiguousarray(gaussians[name], dtype=np.float32), allow_pickle=False)
+        save_array(folder, f"{name}.npy", gaussians[name], np.float32)
     count = int(np.asarray(gaussians["means"]).shape[0])
     header = {"version": VERSION, "kind": kind, "num_gaussians": count, "views": []}
     if kind == "votes":
         header["mode"] = mode
     if sh is not None:
-        np.save(folder / "sh.npy", np.ascontiguousarray(sh, dtype=np.float32), allow_pickle=False)
+        save_array(folder, SH_FILE, sh, np.float32)
         header["sh_degree"] = int(round(math.sqrt(sh.shape[1]))) - 1
     if kind in ("render", "transfer"):
         header["background"] = [float(v) for v in background]
     if kind == "transfer":
         header.update(model=model, cache_dir=None if cache_dir is None else str(cache_dir), k=int(k),
                       feature_size=int(feature_size), sources=[])  # fmt: skip
-        top = 0
-        for index, (image, labels) in enumerate(sources):
-            entry = {"image": f"source_{index:05d}.npy", "labels": f"source_labels_{index:05d}.npy"}
-            labels = np.asarray(labels)
-            top = max(top, int(labels.max()) if labels.size else 0)
-            np.save(folder / entry["image"], np.ascontiguousarray(image, dtype=np.uint8), allow_pickle=False)
-            np.save(folder / entry["labels"], np.ascontiguousarray(labels, dtype=np.int32), allow_pickle=False)
-            header["sources"].append(entry)
-        header["num_labels"] = int(num_labels) if num_labels is not None else max(2, top + 1)
+        header["num_labels"] = _write_sources(folder, sources, header["sources"], num_labels)
     masks, ignores = list(masks), list(ignores)
     for index, cam in enumerate(cameras):
         view = {
@@ -186,156 +200,150 @@ def write_request(
             "viewmat": np.asarray(cam.world_to_camera, dtype=np.float64).tolist(),
         }  # fmt: skip
         if index < len(masks) and masks[index] is not None:
-            view["mask"] = f"mask_{index:05d}.npy"
-            np.save(folder / view["mask"], np.ascontiguousarray(masks[index]), allow_pickle=False)
+            view["mask"] = save_array(folder, numbered_name(MASK, index), masks[index])
         if index < len(ignores) and ignores[index] is not None:
-            view["ignore"] = f"ignore_{index:05d}.npy"
-            np.save(folder / view["ignore"], np.ascontiguousarray(ignores[index], dtype=bool), allow_pickle=False)
+            view["ignore"] = save_array(folder, numbered_name(IGNORE, index), ignores[index], bool)
         header["views"].append(view)
-    (folder / "header.json").write_text(json.dumps(header))
+    (folder / HEADER_FILE).write_text(json.dumps(header))
     return folder
 
 
-def _check_array(folder: Path, name: str, shape: tuple, dtypes: tuple) -> np.ndarray:
-    path = folder / name
-    if not path.is_file():
-        raise RequestError(f"array {name} is missing")
-    try:
-        array = np.load(path, allow_pickle=False, mmap_mode="r")
-    except ValueError as err:
-        raise RequestError(f"array {name} is not a plain .npy array ({err})") from None
-    if array.dtype not in dtypes:
-        raise RequestError(f"array {name} has dtype {array.dtype}, expected {' or '.join(str(np.dtype(d)) for d in dtypes)}")
-    if len(array.shape) != len(shape) or any(s is not None and a != s for a, s in zip(array.shape, shape, strict=True)):
-        pretty = tuple("*" if s is None else s for s in shape)
-        raise RequestError(f"array {name} has shape {array.shape}, expected {pretty}")
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise RequestError(f"array {name} has {int((~np.isfinite(array)).sum())} NaN or Inf values")
-    return array
-
-
-def _check_mask(folder: Path, name: str) -> np.ndarray:
-    path = folder / name
-    if not path.is_file():
-        raise RequestError(f"mask {name} is missing")
-    try:
-        ndim = np.load(path, allow_pickle=False, mmap_mode="r").ndim
-    except ValueError as err:
-        raise RequestError(f"mask {name} is not a plain .npy array ({err})") from None
-    if ndim not in (2, 3):
-        raise RequestError(f"mask {name} must be [H, W] or [H, W, K], not {ndim}-dimensional")
-    return _check_array(folder, name, (None,) * ndim, (np.uint8, np.float32))
+def _write_sources(folder: Path, sources, entries: list, num_labels: int | None) -> int:
+    """Save the annotated sources of a transfer request, append their header entries;
+    returns num_labels (given, or the largest label + 1, at least 2)."""
+    top = 0
+    for index, (image, labels) in enumerate(sources):
+        labels = np.asarray(labels)
+        top = max(top, int(labels.max()) if labels.size else 0)
+        entries.append({"image": save_array(folder, numbered_name(SOURCE_IMAGE, index), image, np.uint8),
+                        "labels": save_array(folder, numbered_name(SOURCE_LABELS, index), labels, np.int32)})  # fmt: skip
+    return int(num_labels) if num_labels is not None else max(2, top + 1)
 
 
 def read_request(folder) -> Request:
-    """Read and validate a request folder; raises RequestError naming what is wrong."""
+    """Read and validate a request folder: header keys and version, every array's presence,
+    shape, dtype and finiteness, masks against their cameras. Raises RequestError naming
+    what is wrong."""
     folder = Path(folder)
+    header = _read_header(folder)
+    kind = header["kind"]
+    if kind == "ping":
+        return Request(folder, kind, 0, [])
+    n = header.get("num_gaussians")
+    if not _is_int(n) or n <= 0:
+        raise RequestError("num_gaussians must be a positive integer")
+    for name, tail in GAUSSIAN_ARRAYS.items():
+        _check_array(folder, f"{name}.npy", (n, *tail), (np.float32,))
+    mode = header.get("mode", TWO_CLASS)
+    if mode not in MODES:
+        raise RequestError(f"unknown mode {mode!r} (one of {', '.join(MODES)})")
+    sh_degree = _integer(header, "sh_degree", 0, 0, 3)
+    if kind in ("render", "transfer"):
+        if not (folder / SH_FILE).is_file():
+            raise RequestError(f"a {kind} request needs {SH_FILE}")
+        _check_array(folder, SH_FILE, (n, (sh_degree + 1) ** 2, 3), (np.float32,))
+    views, channels = _read_views(folder, header.get("views"), kind, mode)
+    background = _read_background(header)
+    channels = (2 if mode == TWO_CLASS else channels) if kind == "votes" else 0
+    transfer = _read_transfer(folder, header) if kind == "transfer" else None
+    return Request(folder, kind, n, views, mode, channels or 0, sh_degree, background, transfer)
+
+
+def _read_header(folder: Path) -> dict:
+    """header.json as an object with known keys, this version and a known kind."""
     try:
-        header = json.loads((folder / "header.json").read_text())
+        header = json.loads((folder / HEADER_FILE).read_text())
     except FileNotFoundError:
-        raise RequestError(f"no header.json in {folder}") from None
+        raise RequestError(f"no {HEADER_FILE} in {folder}") from None
     except (OSError, json.JSONDecodeError) as err:
-        raise RequestError(f"header.json is not valid JSON ({err})") from None
+        raise RequestError(f"{HEADER_FILE} is not valid JSON ({err})") from None
     if not isinstance(header, dict):
-        raise RequestError("header.json must hold an object")
+        raise RequestError(f"{HEADER_FILE} must hold an object")
     unknown = set(header) - HEADER_KEYS
     if unknown:
         raise RequestError(f"unknown header keys: {', '.join(sorted(unknown))}")
     if header.get("version") != VERSION:
         raise RequestError(f"request version {header.get('version')!r}; this backend reads version {VERSION}")
-    kind = header.get("kind")
-    if kind not in KINDS:
-        raise RequestError(f"unknown request kind {kind!r} (one of {', '.join(KINDS)})")
-    if kind == "ping":
-        return Request(folder, kind, 0, [])
-    n = header.get("num_gaussians")
-    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
-        raise RequestError("num_gaussians must be a positive integer")
-    for name, tail in GAUSSIAN_ARRAYS.items():
-        _check_array(folder, f"{name}.npy", (n, *tail), (np.float32,))
-    mode = header.get("mode", "two_class")
-    if mode not in MODES:
-        raise RequestError(f"unknown mode {mode!r} (one of {', '.join(MODES)})")
-    sh_degree = header.get("sh_degree", 0)
-    if not isinstance(sh_degree, int) or isinstance(sh_degree, bool) or not 0 <= sh_degree <= 3:
-        raise RequestError(f"sh_degree must be an integer from 0 to 3, not {sh_degree!r}")
-    if kind in ("render", "transfer"):
-        if not (folder / "sh.npy").is_file():
-            raise RequestError(f"a {kind} request needs sh.npy")
-        _check_array(folder, "sh.npy", (n, (sh_degree + 1) ** 2, 3), (np.float32,))
-    views_raw = header.get("views")
-    if not isinstance(views_raw, list) or not views_raw:
+    if header.get("kind") not in KINDS:
+        raise RequestError(f"unknown request kind {header.get('kind')!r} (one of {', '.join(KINDS)})")
+    return header
+
+
+def _read_views(folder: Path, raw_views, kind: str, mode: str) -> tuple[list[ViewSpec], int | None]:
+    """The views, checked; for a votes request also their masks, all with the same channel count."""
+    if not isinstance(raw_views, list) or not raw_views:
         raise RequestError("views must be a non-empty list")
     views, channels = [], None
-    for index, raw in enumerate(views_raw):
-        where = f"view {index}"
-        if not isinstance(raw, dict):
-            raise RequestError(f"{where} must be an object")
-        unknown = set(raw) - VIEW_KEYS
-        if unknown:
-            raise RequestError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
-        try:
-            view = ViewSpec(
-                name=str(raw["name"]), width=int(raw["width"]), height=int(raw["height"]),
-                fx=float(raw["fx"]), fy=float(raw["fy"]), cx=float(raw["cx"]), cy=float(raw["cy"]),
-                viewmat=np.array(raw["viewmat"], dtype=np.float64).reshape(4, 4).astype(np.float32),
-                mask=raw.get("mask"), ignore=raw.get("ignore"),
-            )  # fmt: skip
-        except (KeyError, TypeError, ValueError) as err:
-            raise RequestError(f"{where} is malformed ({type(err).__name__}: {err})") from None
-        where = f"view {index} ('{view.name}')"
-        if view.width <= 0 or view.height <= 0 or view.width > 16384 or view.height > 16384:
-            raise RequestError(f"{where}: image size {view.width}x{view.height} is out of range")
-        values = [view.fx, view.fy, view.cx, view.cy]
-        if not all(math.isfinite(v) for v in values) or view.fx <= 0 or view.fy <= 0 or not np.isfinite(view.viewmat).all():
-            raise RequestError(f"{where}: camera has non-finite or non-positive values")
+    for index, raw in enumerate(raw_views):
+        view = _read_view(raw, index)
         if kind == "votes":
-            if not view.mask:
-                raise RequestError(f"{where}: a votes request needs a mask for every view")
-            for name in (view.mask, view.ignore):
-                if name and (Path(name).name != name or not name.endswith(".npy")):
-                    raise RequestError(f"{where}: file name {name!r} must be a plain .npy name in the request folder")
-            mask = _check_mask(folder, view.mask)
-            if mask.shape[:2] != (view.height, view.width):
-                raise RequestError(
-                    f"{where}: mask is {mask.shape[1] if mask.ndim > 1 else '?'}x{mask.shape[0]}, "
-                    f"the camera is {view.width}x{view.height}"
-                )
-            k = 1 if mask.ndim == 2 else mask.shape[2]
-            if mode == "two_class" and k != 1:
-                raise RequestError(f"{where}: a two-class mask has one channel, not {k}")
+            where = f"view {index} ('{view.name}')"
+            k = _check_view_mask(folder, view, where, mode)
             if channels is None:
                 channels = k
             elif channels != k:
                 raise RequestError(f"{where}: {k} label channels, but earlier views have {channels}")
-            if mask.dtype == np.float32 and (mask.min() < 0 or mask.max() > 1):
-                raise RequestError(f"{where}: float mask values must lie in [0, 1]")
-            if view.ignore:
-                _check_array(folder, view.ignore, (view.height, view.width), (np.bool_, np.uint8))
         views.append(view)
+    return views, channels
+
+
+def _read_view(raw, index: int) -> ViewSpec:
+    """One view's camera: known keys, a size in range, finite positive intrinsics."""
+    where = f"view {index}"
+    if not isinstance(raw, dict):
+        raise RequestError(f"{where} must be an object")
+    unknown = set(raw) - VIEW_KEYS
+    if unknown:
+        raise RequestError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    try:
+        view = ViewSpec(
+            name=str(raw["name"]), width=int(raw["width"]), height=int(raw["height"]),
+            fx=float(raw["fx"]), fy=float(raw["fy"]), cx=float(raw["cx"]), cy=float(raw["cy"]),
+            viewmat=np.array(raw["viewmat"], dtype=np.float64).reshape(4, 4).astype(np.float32),
+            mask=raw.get("mask"), ignore=raw.get("ignore"),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as err:
+        raise RequestError(f"{where} is malformed ({type(err).__name__}: {err})") from None
+    where = f"view {index} ('{view.name}')"
+    if not (0 < view.width <= MAX_IMAGE_SIZE and 0 < view.height <= MAX_IMAGE_SIZE):
+        raise RequestError(f"{where}: image size {view.width}x{view.height} is out of range")
+    values = [view.fx, view.fy, view.cx, view.cy]
+    if not all(math.isfinite(v) for v in values) or view.fx <= 0 or view.fy <= 0 or not np.isfinite(view.viewmat).all():
+        raise RequestError(f"{where}: camera has non-finite or non-positive values")
+    return view
+
+
+def _check_view_mask(folder: Path, view: ViewSpec, where: str, mode: str) -> int:
+    """A votes view's mask (and ignore region) against its camera; returns its channel count."""
+    if not view.mask:
+        raise RequestError(f"{where}: a votes request needs a mask for every view")
+    _plain_name(view.mask, where)
+    if view.ignore:
+        _plain_name(view.ignore, where)
+    mask = _check_mask(folder, view.mask)
+    if mask.shape[:2] != (view.height, view.width):
+        raise RequestError(
+            f"{where}: mask is {mask.shape[1] if mask.ndim > 1 else '?'}x{mask.shape[0]}, "
+            f"the camera is {view.width}x{view.height}"
+        )
+    k = 1 if mask.ndim == 2 else mask.shape[2]
+    if mode == TWO_CLASS and k != 1:
+        raise RequestError(f"{where}: a two-class mask has one channel, not {k}")
+    if mask.dtype == np.float32 and (mask.min() < 0 or mask.max() > 1):
+        raise RequestError(f"{where}: float mask values must lie in [0, 1]")
+    if view.ignore:
+        _check_array(folder, view.ignore, (view.height, view.width), (np.bool_, np.uint8))
+    return k
+
+
+def _read_background(header: dict) -> list[float]:
     background = header.get("background", [0.0, 0.0, 0.0])
     if not (
         isinstance(background, list) and len(background) == 3
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in background)
     ):  # fmt: skip
         raise RequestError("background must be three finite numbers")
-    channels = (2 if mode == "two_class" else channels) if kind == "votes" else 0
-    transfer = _read_transfer(folder, header) if kind == "transfer" else None
-    return Request(folder, kind, n, views, mode, channels or 0, sh_degree, [float(v) for v in background], transfer)
-
-
-def _integer(header: dict, key: str, default, low: int, high: int | None = None) -> int:
-    value = header.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
-        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise RequestError(f"{key} must be an integer {span}, not {value!r}")
-    return value
-
-
-def _plain_name(name, where: str) -> str:
-    if not isinstance(name, str) or not name or Path(name).name != name or not name.endswith(".npy"):
-        raise RequestError(f"{where}: file name {name!r} must be a plain .npy name in the request folder")
-    return name
+    return [float(v) for v in background]
 
 
 def _read_transfer(folder: Path, header: dict) -> TransferSpec:
@@ -358,28 +366,71 @@ def _read_transfer(folder: Path, header: dict) -> TransferSpec:
         raise RequestError("a transfer request needs sources: a non-empty list of {image, labels}")
     if len(raw_sources) > MAX_SOURCES:
         raise RequestError(f"{len(raw_sources)} sources; at most {MAX_SOURCES}")
-    sources = []
-    for index, raw in enumerate(raw_sources):
-        where = f"source {index}"
-        if not isinstance(raw, dict) or set(raw) != SOURCE_KEYS:
-            raise RequestError(f"{where} must be an object with exactly the keys image and labels")
-        image_name, labels_name = _plain_name(raw["image"], where), _plain_name(raw["labels"], where)
-        image = _check_array(folder, image_name, (None, None, 3), (np.uint8,))
-        h, w = image.shape[:2]
-        if not (0 < h <= 16384 and 0 < w <= 16384):
-            raise RequestError(f"{where}: image size {w}x{h} is out of range")
-        labels = _check_array(folder, labels_name, (None, None), (np.int32, np.uint8))
-        if labels.shape != (h, w):
-            raise RequestError(f"{where}: labels are {labels.shape[1]}x{labels.shape[0]}, the image is {w}x{h}")
-        low, high = int(labels.min()), int(labels.max())
-        if low < 0 or high >= num_labels:
-            raise RequestError(f"{where}: label values {low}..{high} lie outside 0..{num_labels - 1}")
-        sources.append((image_name, labels_name))
+    sources = [_read_source(folder, raw, f"source {index}", num_labels) for index, raw in enumerate(raw_sources)]
     return TransferSpec(model.strip(), num_labels, sources, cache_dir, k, feature_size)
 
 
-def validate_request(folder) -> Request:
-    """Check a request folder (every array's presence, shape, dtype, finiteness; masks
-    against their cameras; header keys and version) and return it parsed.
-    Raises RequestError with a message naming the problem."""
-    return read_request(folder)
+def _read_source(folder: Path, raw, where: str, num_labels: int) -> tuple[str, str]:
+    """One annotated source: an RGB uint8 image and labels of its size in 0..num_labels-1."""
+    if not isinstance(raw, dict) or set(raw) != SOURCE_KEYS:
+        raise RequestError(f"{where} must be an object with exactly the keys image and labels")
+    image_name, labels_name = _plain_name(raw["image"], where), _plain_name(raw["labels"], where)
+    image = _check_array(folder, image_name, (None, None, 3), (np.uint8,))
+    h, w = image.shape[:2]
+    if not (0 < h <= MAX_IMAGE_SIZE and 0 < w <= MAX_IMAGE_SIZE):
+        raise RequestError(f"{where}: image size {w}x{h} is out of range")
+    labels = _check_array(folder, labels_name, (None, None), (np.int32, np.uint8))
+    if labels.shape != (h, w):
+        raise RequestError(f"{where}: labels are {labels.shape[1]}x{labels.shape[0]}, the image is {w}x{h}")
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_labels:
+        raise RequestError(f"{where}: label values {low}..{high} lie outside 0..{num_labels - 1}")
+    return image_name, labels_name
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _integer(header: dict, key: str, default, low: int, high: int | None = None) -> int:
+    value = header.get(key, default)
+    if not _is_int(value) or value < low or (high is not None and value > high):
+        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise RequestError(f"{key} must be an integer {span}, not {value!r}")
+    return value
+
+
+def _plain_name(name, where: str) -> str:
+    """A file name inside the request folder: no folder part, ends in .npy."""
+    if not isinstance(name, str) or not name or Path(name).name != name or not name.endswith(".npy"):
+        raise RequestError(f"{where}: file name {name!r} must be a plain .npy name in the request folder")
+    return name
+
+
+def _open_array(folder: Path, name: str, what: str) -> np.ndarray:
+    if not (folder / name).is_file():
+        raise RequestError(f"{what} {name} is missing")
+    try:
+        return load_array(folder, name, mmap_mode="r")
+    except ValueError as err:
+        raise RequestError(f"{what} {name} is not a plain .npy array ({err})") from None
+
+
+def _check_array(folder: Path, name: str, shape: tuple, dtypes: tuple, array: np.ndarray | None = None) -> np.ndarray:
+    """The array `name` (opened here unless given) with one of `dtypes`, `shape` (None: any) and finite values."""
+    array = _open_array(folder, name, "array") if array is None else array
+    if array.dtype not in dtypes:
+        raise RequestError(f"array {name} has dtype {array.dtype}, expected {' or '.join(str(np.dtype(d)) for d in dtypes)}")
+    if len(array.shape) != len(shape) or any(s is not None and a != s for a, s in zip(array.shape, shape, strict=True)):
+        pretty = tuple("*" if s is None else s for s in shape)
+        raise RequestError(f"array {name} has shape {array.shape}, expected {pretty}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise RequestError(f"array {name} has {int((~np.isfinite(array)).sum())} NaN or Inf values")
+    return array
+
+
+def _check_mask(folder: Path, name: str) -> np.ndarray:
+    mask = _open_array(folder, name, "mask")
+    if mask.ndim not in (2, 3):
+        raise RequestError(f"mask {name} must be [H, W] or [H, W, K], not {mask.ndim}-dimensional")
+    return _check_array(folder, name, (None,) * mask.ndim, (np.uint8, np.float32), mask)

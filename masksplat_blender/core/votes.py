@@ -6,6 +6,10 @@ with bias b in [0, 1), a Gaussian is selected when A_fg > beta * A_bg + b * (A_f
 i.e. when its foreground share exceeds what beta alone requires by b of its total
 contribution (b = 0 is the paper's rule; units are the same pixel weights as the votes).
 Gaussians with A_fg = A_bg = 0 were never seen and are never selected.
+
+The votes themselves are sums of per-pixel weights (`vote_weights`): the one definition
+of what a mask and its ignore region mean; the CUDA path mirrors it in torch
+(backend/raster_gsplat.py, tested against this one).
 """
 
 from __future__ import annotations
@@ -13,6 +17,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+TWO_CLASS, LABELS = "two_class", "labels"
+MODES = (TWO_CLASS, LABELS)
+
+
+def vote_weights(mask: np.ndarray, ignore: np.ndarray | None = None, mode: str = TWO_CLASS) -> np.ndarray:
+    """[H, W, K] float32: what each pixel of one view adds to each class's votes.
+
+    mask: [H, W] or [H, W, 1] (two_class) or [H, W, K] (labels), uint8 0..255 or float 0..1;
+    ignore: [H, W], non-zero where a pixel casts no vote (scribble input), or None.
+    two_class: K = 2, (m * keep, (1 - m) * keep); labels: m_k * keep; keep = (ignore == 0).
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown vote mode {mode!r} (one of {', '.join(MODES)})")
+    mask = np.asarray(mask)
+    m = mask.astype(np.float32) / 255.0 if mask.dtype == np.uint8 else mask.astype(np.float32, copy=False)
+    if m.ndim == 2:
+        m = m[:, :, None]
+    weights = np.concatenate([m, 1.0 - m], axis=2) if mode == TWO_CLASS else m
+    if ignore is not None:
+        weights = weights * (np.asarray(ignore) == 0)[:, :, None]
+    return np.ascontiguousarray(weights, dtype=np.float32)
 
 
 def never_seen(fg: np.ndarray, bg: np.ndarray) -> np.ndarray:
