@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from contact_sheet import ContactSheet, difference, fewer_colours, half_size  # noqa: E402
+from contact_sheet import TEXT_COLOUR, ContactSheet, difference, fewer_colours, half_size  # noqa: E402
 from scenes import (  # noqa: E402
     DONUT_PLANT_HELD_OUT,
     DONUT_PLANT_TRAIN,
@@ -97,9 +97,9 @@ def prepare() -> dict:
     write_pngs(OUT / "masks_off", train, [m.astype(np.uint8) * 255 for m in off])
     write_pngs(OUT / "truth_held_out", held, truth)
     moved = np.mean([np.count_nonzero(a != b) / max(np.count_nonzero(a), 1) for a, b in zip(exact, off, strict=True)])
-    print(f"scene: {data.count:,} Gaussians, the donut {int(donut.sum()):,} of them; {len(train)} masked views, "
-          f"{len(held)} held-out views, {train[0].width}x{train[0].height}; SAM-like masks differ from exact in "
-          f"{moved:.0%} of the object's area\n")  # fmt: skip
+    print(f"scene: {data.count:,} Gaussians, the donut {int(donut.sum()):,} of them; {len(train)} masked views and "
+          f"{len(held)} held-out views at {train[0].width}x{train[0].height};\nthe SAM-like masks differ from the exact "
+          f"ones in {moved:.0%} of the donut's area\n")  # fmt: skip
     return {"data": data, "donut": donut, "train": train, "held": held, "pictures": pictures, "exact": exact, "off": off, "truth": truth}
 
 
@@ -178,7 +178,7 @@ def make_sheet(scene: dict, runs: list[dict], prune: dict) -> tuple[Path, dict]:
     objects, rests = read_pngs(OUT / "exact" / "renders_object", held), read_pngs(OUT / "exact" / "renders_rest", held)
     naive = read_pngs(OUT / "centre_in_mask" / "renders_object", held)
     sheet = ContactSheet()
-    sheet.heading("MASKSPLAT: SELECT THE DONUT IN FRONT OF THE PLANT", 3)
+    sheet.heading("MASKSPLAT: SELECT THE DONUT IN FRONT OF THE PLANT", 3, TEXT_COLOUR)
     sheet.heading(f"INPUT: {len(scene['train'])} VIEWS AND THEIR MASKS (STANDING IN FOR SAM)")
     sheet.row([half_size(p) for p in scene["pictures"]], [f"VIEW {i + 1}" for i in range(len(scene["train"]))])
     sheet.row([half_size(m) for m in scene["exact"]])
@@ -230,7 +230,7 @@ def summary(scene: dict, runs: list[dict], prune: dict, psnrs: list[float], labe
     return "\n".join([
         "",
         f"MaskSplat demo: select a donut ({donut:,} Gaussians) leaning on a houseplant ({data.count - donut:,}), both real",
-        f"splats, from {len(train)} masked views at {train[0].width}x{train[0].height} on the CPU. Held-out IoU: the selection rendered in",
+        f"splats, from {len(train)} masked views at {train[0].width}x{train[0].height} (--device cpu). Held-out IoU: the selection rendered in",
         f"{len(held)} views no mask came from, against the true mask (mean, worst view).",
         "",
         *table(["run", "views", "selected", "donut's / plant's", "seconds", "held-out IoU"], rows),

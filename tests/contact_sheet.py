@@ -37,6 +37,7 @@ GLYPH_W, GLYPH_H, ADVANCE = 5, 7, 6  # a glyph, and the step to the next one (on
 
 SHEET_GREY = (38, 38, 38)
 TEXT_COLOUR = (235, 235, 235)
+HEADING_COLOUR = (255, 210, 110)
 
 
 def text_width(text: str, scale: int) -> int:
@@ -97,10 +98,11 @@ class ContactSheet:
         canvas[:] = self.background
         return canvas
 
-    def heading(self, text: str, scale: int | None = None, colour=TEXT_COLOUR) -> None:
+    def heading(self, text: str, scale: int | None = None, colour=HEADING_COLOUR) -> None:
+        """A line of text with room above it, to start a section."""
         scale = scale or self.scale
-        block = self._canvas(GLYPH_H * scale + self.gap, text_width(text, scale) + 2 * self.gap)
-        draw_text(block, self.gap, self.gap // 2, text, scale, colour)
+        block = self._canvas(GLYPH_H * scale + 2 * self.gap, text_width(text, scale) + 2 * self.gap)
+        draw_text(block, self.gap, self.gap + self.gap // 2, text, scale, colour)
         self._blocks.append(block)
 
     def row(self, tiles, captions=None) -> None:
