@@ -1,5 +1,7 @@
-"""Test scenes from real splats: the bundled fruit_drops with its hand labels, cameras and
-ground-truth masks rendered from the labels (occlusion-aware, thresholded at 0.5)."""
+"""Test and demo scenes from real splats: the bundled fruit_drops with its hand labels, and
+the donut propped against a houseplant (tests/data/donut_plant); their cameras, and masks
+rendered from known per-Gaussian membership (occlusion-aware, thresholded at 0.5), exact
+or with SAM-like edges."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from masksplat_blender.client import BackendClient, render_views
-from masksplat_blender.core.cameras import orbit_cameras
-from masksplat_blender.core.masks import label_sh
-from masksplat_blender.core.splat_io import read_splats
+from masksplat_blender.core.cameras import Camera, look_at, orbit_cameras
+from masksplat_blender.core.masks import label_sh, morph
+from masksplat_blender.core.splat_io import SplatData, read_splats
+from masksplat_blender.core.transform import apply_transform_to_vertices
+from masksplat_blender.core.votes import centre_votes
 
 SAMPLE_DIR = Path(__file__).parent / "data" / "fruit_drops"
 SAMPLE = SAMPLE_DIR / "fruit_drops_minimal.ply"
@@ -36,12 +40,17 @@ def fruit_cameras(n: int, size: int = 96, name_prefix: str = "view", elevation=(
 
 
 def label_masks(cameras, labels_on: np.ndarray, client: BackendClient | None = None) -> list[np.ndarray]:
-    """uint8 masks (255 = object) of the Gaussians where `labels_on`, rendered occlusion-aware."""
-    data = read_splats(SAMPLE)
+    """uint8 masks (255 = object) of the sample's Gaussians where `labels_on`, rendered occlusion-aware."""
+    return object_masks(read_splats(SAMPLE), labels_on, cameras, client)
+
+
+def object_masks(data: SplatData, on: np.ndarray, cameras, client: BackendClient | None = None) -> list[np.ndarray]:
+    """uint8 masks (255 = object) of the Gaussians where `on`, rendered occlusion-aware: a
+    pixel is object where the object's Gaussians make at least half of it."""
     own = client is None
     client = client or BackendClient(sys.executable, device="cpu")
     try:
-        renders = render_views(client, gaussian_arrays(data), label_sh(labels_on.astype(np.float32)), cameras)
+        renders = render_views(client, gaussian_arrays(data), label_sh(np.asarray(on, np.float32)), cameras)
     finally:
         if own:
             client.close()
@@ -121,3 +130,92 @@ def write_affordance_scene(folder: Path, cameras, recolour: bool = True, source_
             client.close()
     return {"ply": folder / "scene.ply", "cameras": folder / "cameras.json", "gt": folder / "gt",
             "source_image": folder / "source.png", "source_labels": folder / "source_labels.png", "source_camera": source}  # fmt: skip
+
+
+DONUT_PLANT_DIR = Path(__file__).parent / "data" / "donut_plant"
+DONUT_PLANT_LOOK_AT = (0.0, 0.0, 0.47)  # the middle of the plant: where the demo's cameras look
+# (azimuth, elevation) in degrees; azimuth 0 looks at the scene from -y (the donut's side).
+DONUT_PLANT_TRAIN = ((-50, 12), (-30, 32), (-10, 8), (10, 28), (30, 10), (50, 30))
+DONUT_PLANT_HELD_OUT = ((-40, 24), (-20, 4), (0, 40), (25, 18))
+
+
+def _placement(scale: float = 1.0, tilt_x_deg: float = 0.0, move=(0.0, 0.0, 0.0), centre=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """4x4: move `centre` to the origin, scale, tilt about x, then move to `move`."""
+    a = np.radians(tilt_x_deg)
+    tilt = np.eye(4)
+    tilt[1:3, 1:3] = [[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]
+    before, after = np.eye(4), np.eye(4)
+    before[:3, 3] = -np.asarray(centre, float)
+    after[:3, 3] = move
+    return after @ tilt @ np.diag([scale, scale, scale, 1.0]) @ before
+
+
+def donut_plant_scene() -> tuple[SplatData, np.ndarray]:
+    """The demo scene and the donut's membership (bool per Gaussian, its ground truth).
+
+    The bundled houseplant stands upright (z up, 1 unit tall, its pot on the ground at the
+    origin); the bundled donut, 0.34 wide, leans against the front of the pot (towards -y,
+    where the cameras are), so from most views it hides part of the pot and the pot shows
+    through its hole. Both splats stay as captured apart from this placement.
+    """
+    donut, plant = (read_splats(DONUT_PLANT_DIR / f"{name}.ply") for name in ("donut", "plant"))
+    # The plant's up axis is -y: stand it up, then scale it to 1 unit with its pot's base at the origin.
+    upright = apply_transform_to_vertices(plant.vertices, 0, _placement(tilt_x_deg=-90.0))
+    xyz = np.stack([upright[c] for c in "xyz"], axis=1)
+    lo, hi = np.percentile(xyz, [0.5, 99.5], axis=0)
+    base = ((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2])
+    plant_vertices = apply_transform_to_vertices(upright, 0, _placement(1.0 / (hi[2] - lo[2]), centre=base))
+    lo, hi = np.percentile(donut.means(), [0.5, 99.5], axis=0)
+    width = 0.34
+    donut_vertices = apply_transform_to_vertices(
+        donut.vertices, 0, _placement(width / (hi[0] - lo[0]), 35.0, (0.0, -0.26, width / 2), (lo + hi) / 2)
+    )
+    vertices = np.concatenate([donut_vertices, plant_vertices.astype(donut.vertices.dtype)])
+    membership = np.arange(len(vertices)) < len(donut_vertices)
+    return SplatData(vertices, 0, comments=[*donut.comments, *plant.comments]), membership
+
+
+def donut_plant_cameras(views, name_prefix: str, width: int = 192, height: int = 224, distance: float = 1.3) -> list[Camera]:
+    """Cameras at (azimuth, elevation) degrees on a sphere around the plant's middle, looking at it."""
+    focal = 0.5 * width / np.tan(np.radians(45.0) / 2)  # 45 degrees across
+    cameras = []
+    for i, (azimuth, elevation) in enumerate(views):
+        a, e = np.radians(azimuth), np.radians(elevation)
+        eye = np.asarray(DONUT_PLANT_LOOK_AT) + distance * np.array([np.sin(a) * np.cos(e), -np.cos(a) * np.cos(e), np.sin(e)])
+        name = f"{name_prefix}_{i:03d}"
+        cameras.append(Camera(name, f"{name}.png", look_at(eye, DONUT_PLANT_LOOK_AT), focal, focal, width / 2, height / 2, width, height))
+    return cameras
+
+
+def sam_like(mask: np.ndarray, pixels: int, seed: int) -> np.ndarray:
+    """`mask` (bool) with its edge moved by up to `pixels`, outwards along some stretches and
+    inwards along others, varying smoothly (SAM's masks bleed onto the background here and
+    cut into the object there). The same seed gives the same mask."""
+    mask = np.asarray(mask, bool)
+    h, w = mask.shape
+    cell = 12
+    coarse = np.random.default_rng(seed).uniform(-1.0, 1.0, (h // cell + 2, w // cell + 2))
+    y, x = np.arange(h) / cell, np.arange(w) / cell
+    y0, x0 = y.astype(int), x.astype(int)
+    fy, fx = (y - y0)[:, None], (x - x0)[None, :]
+    field = ((1 - fy) * (1 - fx) * coarse[np.ix_(y0, x0)] + (1 - fy) * fx * coarse[np.ix_(y0, x0 + 1)]
+             + fy * (1 - fx) * coarse[np.ix_(y0 + 1, x0)] + fy * fx * coarse[np.ix_(y0 + 1, x0 + 1)])  # fmt: skip
+    offset = np.clip(np.rint(field * pixels), -pixels, pixels).astype(int)
+    out = mask.copy()
+    for step in range(-pixels, pixels + 1):
+        if step:
+            out[offset == step] = morph(mask, abs(step), step > 0)[offset == step]
+    return out
+
+
+def centre_in_mask(means: np.ndarray, cameras, masks) -> np.ndarray:
+    """The naive selection MaskSplat is measured against (centre-based brush selection): a
+    Gaussian is taken when its projected centre falls inside the mask in more views than
+    outside it. It ignores occlusion, so what hides behind the object is taken too."""
+    inside = np.zeros(len(means), np.float32)
+    outside = np.zeros(len(means), np.float32)
+    for cam, mask in zip(cameras, masks, strict=True):
+        hit, miss = centre_votes(*cam.project(means), np.asarray(mask, np.float32))
+        inside += hit
+        outside += miss
+    return inside > outside
