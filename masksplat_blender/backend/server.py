@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -349,11 +350,16 @@ def info(probe: bool = False) -> dict:
         import torch
 
         out["torch"] = torch.__version__
+        out["torch_cuda"] = torch.version.cuda  # the CUDA torch was built for (None: a CPU build)
         out["cuda"] = bool(torch.cuda.is_available())
     except ImportError:
-        out["torch"], out["cuda"] = None, False
+        out["torch"], out["torch_cuda"], out["cuda"] = None, None, False
     out["numba"] = importlib.util.find_spec("numba") is not None
-    out["gsplat"] = importlib.util.find_spec("gsplat") is not None
+    gsplat = importlib.util.find_spec("gsplat")
+    out["gsplat"] = gsplat is not None
+    # A prebuilt wheel ships its compiled CUDA code (gsplat/csrc.*); PyPI's compiles it on first use.
+    folders = (gsplat.submodule_search_locations or []) if gsplat is not None else []
+    out["gsplat_prebuilt"] = any(p.name.startswith("csrc.") for folder in folders for p in Path(folder).iterdir())
     if probe:
         for name in ("numba", "gsplat"):
             if not out[name]:
@@ -435,6 +441,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.download_model is not None and not args.to:
         parser.error("--download-model needs --to FOLDER")
+    # Ctrl-C becomes a cancel (exit 130) even when we were started with SIGINT ignored (a
+    # shell's background job), where Python installs no handler of its own.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     out = _protocol_stream()
     if args.info:
         out.write(json.dumps(info(probe=True)) + "\n")
