@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args) -> dict:
     """Run one command: its outputs are checked first, written aside, then published as a set."""
+    from .commands.common import write_json
     from .core.outputs import OutputSet
 
     if getattr(args, "backend_python", None):
@@ -138,7 +139,7 @@ def run(args) -> dict:
         summary_file = outputs.file(args.summary, "--summary") if args.summary else None
         summary = command.run(args, outputs)
         if summary_file is not None:
-            summary_file.prepare().write_text(json.dumps(summary, indent=2) + "\n")
+            write_json(summary_file, summary)
         outputs.publish()
     return summary
 
@@ -176,11 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - every failure ends as one line and its exit code
         with interrupts.deferred(reraise=False):  # a second Ctrl-C must not cut the cleanup short
             _stop_backend()
-            return failure(err, args.debug)
-    with interrupts.deferred(reraise=False):  # the outputs are in place: this is a success
-        _stop_backend()
-        print(json.dumps(summary, indent=2))
-    return EXIT_OK
+            code = failure(err, args.debug)
+    else:
+        with interrupts.deferred(reraise=False):  # the outputs are in place: this is a success
+            _stop_backend()
+            print(json.dumps(summary, indent=2))
+            code = EXIT_OK
+    interrupts.finish()
+    return code
 
 
 def _stop_backend() -> None:

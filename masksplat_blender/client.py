@@ -294,10 +294,11 @@ class BackendClient:
         lines = self.lines = queue.Queue()  # a fresh queue: lines of an earlier process never leak in
         command = [self.python, "-u", str(BACKEND_MAIN), "--serve", "--device", self.device, "--idle-timeout", str(self.idle_timeout)]
         try:
-            self.process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr_file,
-                text=True, bufsize=1, env=self.env,
-            )  # fmt: skip
+            with interrupts.deferred():  # a Ctrl-C half way through would leave an unknown child running
+                self.process = subprocess.Popen(
+                    command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr_file,
+                    text=True, bufsize=1, env=self.env,
+                )  # fmt: skip
         except OSError as err:
             raise BackendError("python_missing", f"cannot start Backend Python '{self.python}': {err}") from None
         stdout = self.process.stdout
@@ -484,12 +485,24 @@ def shutdown_client() -> None:
 def request_folder():
     """A private request folder for one backend call, removed afterwards whatever happens
     (an error, Ctrl-C, SIGTERM in a batch job)."""
-    folder = make_request_dir()
+    folder = None
     try:
+        with interrupts.deferred():  # made whole, and known to the finally below, before a cancel is taken
+            folder = make_request_dir()
         yield folder
     finally:
-        with interrupts.deferred(reraise=False):  # a second Ctrl-C must not leave it behind
-            shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            with interrupts.deferred(reraise=False):  # a second Ctrl-C must not leave it behind
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_request(folder: Path, *args, **kwargs) -> None:
+    """write_request, with a failure to write (a full disk, a file size limit) said as such."""
+    try:
+        write_request(folder, *args, **kwargs)
+    except OSError as err:
+        reason = err.strerror or str(err) or type(err).__name__
+        raise BackendError("request_failed", f"cannot write the backend's request in {folder.parent} ({reason}): is the disk full?") from err
 
 
 def compute_votes(
@@ -498,7 +511,7 @@ def compute_votes(
 ) -> tuple[np.ndarray, dict]:  # fmt: skip
     """Votes [N, K] float32 for `cameras` and their `masks`."""
     with request_folder() as folder:
-        write_request(folder, "votes", gaussians, cameras, masks, ignores, mode=mode)
+        _write_request(folder, "votes", gaussians, cameras, masks, ignores, mode=mode)
         result = client.run(folder, progress, cancel_check, timeout)
         return np.load(folder / "votes.npy", allow_pickle=False), result
 
@@ -509,7 +522,7 @@ def render_views(
 ) -> list[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
     """(RGB [H, W, 3] uint8, alpha [H, W] uint8) per camera."""
     with request_folder() as folder:
-        write_request(folder, "render", gaussians, cameras, sh=sh, background=background)
+        _write_request(folder, "render", gaussians, cameras, sh=sh, background=background)
         client.run(folder, progress, cancel_check, timeout)
         return [
             (np.load(folder / f"render_{i:05d}.npy", allow_pickle=False), np.load(folder / f"alpha_{i:05d}.npy", allow_pickle=False))
@@ -530,7 +543,7 @@ def transfer_labels(
     result message.
     """
     with request_folder() as folder:
-        write_request(folder, "transfer", gaussians, cameras, sh=sh, background=background, sources=sources,
+        _write_request(folder, "transfer", gaussians, cameras, sh=sh, background=background, sources=sources,
                       model=model, num_labels=num_labels, cache_dir=cache_dir, k=k, feature_size=feature_size)  # fmt: skip
         result = client.run(folder, progress, cancel_check, timeout)
         labels = [np.load(folder / f"labels_{i:05d}.npy", allow_pickle=False) for i in range(len(cameras))]

@@ -11,7 +11,17 @@ import time
 import numpy as np
 
 from ..core.errors import BadInput
-from .common import backend_for, ensure_addon, load_scene, require, run_operator, scene_cameras_by_stem
+from .common import (
+    backend_for,
+    ensure_addon,
+    export,
+    load_scene,
+    require,
+    run_operator,
+    scene_cameras_by_stem,
+    write_json,
+    write_npz,
+)
 
 OUTPUTS = {"labels_npz": "--labels-npz", "out": "--out", "report": "--report"}
 
@@ -46,7 +56,7 @@ def run(args, outputs) -> dict:
     if truths is not None:
         summary["evaluation"] = _evaluate(args.device, bpy, obj, cams, maps, labels, votes.shape[1], truths)
     if "report" in files:
-        files["report"].prepare().write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(files["report"], summary)
     return summary
 
 
@@ -92,15 +102,14 @@ def _write(bpy, files: dict, map_files: dict, labels, votes, maps: dict, args) -
     from ..core.images import write_png
 
     if "labels_npz" in files:
-        with open(files["labels_npz"].prepare(), "wb") as handle:  # a handle: numpy adds no .npz to the name
-            np.savez(handle, labels=labels.astype(np.int32), votes=votes.astype(np.float32))
+        write_npz(files["labels_npz"], labels=labels.astype(np.int32), votes=votes.astype(np.float32))
     if "out" in files:
-        run_operator(bpy.ops.masksplat.export_splats, filepath=str(files["out"].prepare()), apply_transform=False,
-                     label_property=bool(args.label_property))  # fmt: skip
+        export(bpy, files["out"], apply_transform=False, label_property=bool(args.label_property))
     for stem, output in map_files.items():
         if stem not in maps:
             raise BadInput(f"camera '{stem}' got no label map")
-        write_png(output.prepare(), maps[stem].astype(np.uint8))
+        with output.writing() as temp:
+            write_png(temp, maps[stem].astype(np.uint8))
 
 
 def _ground_truth(folder, scene, cams: dict, source_stems) -> dict:

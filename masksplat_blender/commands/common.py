@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import json
 import math
 import sys
 from contextlib import redirect_stderr
@@ -17,9 +18,9 @@ from ..core.errors import BadInput, MaskSplatError
 def ensure_addon():
     """bpy, with the add-on registered unless its operators are already there (an installed extension).
 
-    A Ctrl-C while the bpy module loads ends the process at once: interrupting Blender's start
-    half way makes it crash at exit, and nothing has been written yet."""
-    with interrupts.exit_at_once():
+    A Ctrl-C while the bpy module loads takes effect once it has loaded: cut short, Blender's
+    start leaves it to crash at exit (and its session folder behind)."""
+    with interrupts.deferred():
         import bpy
 
         if not hasattr(bpy.types, "MASKSPLAT_OT_import_splats"):
@@ -99,6 +100,25 @@ def option(op, name: str, value, flag: str):
 
 def _in_range(prop, value, flag: str):
     return number(value, flag, prop.hard_min, prop.hard_max, whole=prop.type == "INT")
+
+
+def export(bpy, output, **kwargs) -> None:
+    """The active splat object written to an output (the export operator picks the format from its extension)."""
+    with output.writing() as temp:
+        run_operator(bpy.ops.masksplat.export_splats, filepath=str(temp), **kwargs)
+
+
+def write_json(output, data: dict) -> None:
+    with output.writing() as temp:
+        temp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def write_npz(output, **arrays) -> None:
+    """An .npz of `arrays` under exactly the output's name (numpy would add .npz to a name without it)."""
+    import numpy as np
+
+    with output.writing() as temp, open(temp, "wb") as handle:
+        np.savez(handle, **arrays)
 
 
 def load_scene(bpy, ply, cameras, drop_invalid: bool = False):

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from .common import ensure_addon, require, run_operator
+from .common import ensure_addon, export, require, run_operator
 
 
 def inputs(args) -> list:
@@ -22,7 +22,7 @@ def run(args, outputs) -> dict:
     run_operator(bpy.ops.masksplat.import_splats, filepath=str(ply), drop_invalid=args.drop_invalid)
     obj = bpy.context.active_object
     imported = time.perf_counter()
-    run_operator(bpy.ops.masksplat.export_splats, filepath=str(out.prepare()))
+    export(bpy, out)
     done = time.perf_counter()
     return {
         "command": "convert",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import numpy as np
 
 from ..core.errors import BadInput
-from .common import backend_for, ensure_addon, require
+from .common import backend_for, ensure_addon, require, write_json
 
 
 def inputs(args) -> list:
@@ -41,7 +40,7 @@ def run(args, outputs) -> dict:
     report = {"command": "evaluate", "selected": int(selected.sum()), "gaussians": int(selected.size), **scores}
     print(view_table(scores), file=sys.stderr)
     if report_file is not None:
-        report_file.prepare().write_text(json.dumps(report, indent=2) + "\n")
+        write_json(report_file, report)
     return report
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..core.errors import BadInput
-from .common import ensure_addon, load_scene, option, require, run_operator
+from .common import ensure_addon, export, load_scene, option, require, run_operator, write_json
 
 CRITERIA = {"zero": "ZERO", "threshold": "THRESHOLD", "fraction": "FRACTION"}
 
@@ -34,7 +34,7 @@ def run(args, outputs) -> dict:
     run_operator(prune, criterion=criterion, orbit_views=orbit_views, orbit_size=orbit_size,
                  device=args.device, **options)  # fmt: skip
     report = json.loads(obj.masksplat.prune_report)
-    run_operator(bpy.ops.masksplat.export_splats, filepath=str(out.prepare()), apply_transform=False)
+    export(bpy, out, apply_transform=False)
     if report_file is not None:
-        report_file.prepare().write_text(json.dumps(report, indent=2) + "\n")
+        write_json(report_file, report)
     return {"command": "prune", "output": str(args.out), **{k: v for k, v in report.items() if k != "views"}}

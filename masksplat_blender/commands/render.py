@@ -23,5 +23,6 @@ def run(args, outputs) -> dict:
     cameras = [camera_from_object(cam, bpy.context.scene) for cam in cams.values()]
     images = render_views(backend_for(args.device), world_gaussians(obj), world_sh(obj), cameras, background=args.background)
     for stem, (rgb, _) in zip(cams, images, strict=True):
-        write_png(files[stem].prepare(), rgb)
+        with files[stem].writing() as temp:
+            write_png(temp, rgb)
     return {"command": "render", "renders": len(images), "out": str(args.out)}

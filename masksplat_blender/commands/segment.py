@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import BadInput, MaskSplatError
-from .common import ensure_addon, load_scene, require, run_operator, setting
+from .common import ensure_addon, export, load_scene, require, run_operator, setting, write_npz
 
 REQUIRED = ("ply", "cameras", "masks", "out")
 OUTPUTS = {"out": "--out", "rest": "--rest", "votes": "--votes", "save_blend": "--save-blend"}
@@ -105,15 +105,14 @@ def segment_one(bpy, job: Job) -> dict:
     run_operator(bpy.ops.masksplat.compute_selection, device=job.device)
     seconds = time.perf_counter() - start
     selected = _selection(obj, "rest" in job.outputs)
-    run_operator(bpy.ops.masksplat.export_splats, filepath=str(job.outputs["out"].prepare()), gaussians="SELECTED", apply_transform=False)
+    export(bpy, job.outputs["out"], gaussians="SELECTED", apply_transform=False)
     if "rest" in job.outputs:
-        run_operator(bpy.ops.masksplat.export_splats, filepath=str(job.outputs["rest"].prepare()), gaussians="UNSELECTED", apply_transform=False)
+        export(bpy, job.outputs["rest"], gaussians="UNSELECTED", apply_transform=False)
     if "votes" in job.outputs:
-        fg, bg = _votes(obj)
-        with open(job.outputs["votes"].prepare(), "wb") as handle:  # a handle: numpy adds no .npz to the name
-            np.savez(handle, fg=fg, bg=bg)
+        write_npz(job.outputs["votes"], **dict(zip(("fg", "bg"), _votes(obj), strict=True)))
     if "save_blend" in job.outputs:
-        run_operator(bpy.ops.wm.save_as_mainfile, filepath=str(job.outputs["save_blend"].prepare()), copy=True)
+        with job.outputs["save_blend"].writing() as temp:
+            run_operator(bpy.ops.wm.save_as_mainfile, filepath=str(temp), copy=True)
     masked = sum(1 for cam in obj.masksplat.camera_collection.all_objects if cam.type == "CAMERA" and cam.masksplat.mask)
     return {
         "gaussians": int(selected.size), "selected": int(selected.sum()), "views": masked,

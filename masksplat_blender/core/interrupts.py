@@ -4,61 +4,47 @@
 ignored (a shell's background job: Python then installs no handler of its own). A signal
 is remembered (`requested()`) and becomes a `KeyboardInterrupt` where the program is, so
 every `finally` runs: temporary outputs and request folders are removed, the backend
-process is stopped. Two places take it differently:
-
-- `exit_at_once()`: nothing to clean up yet, but code that must not be interrupted half
-  way (loading the bpy module, which crashes at exit when a KeyboardInterrupt cuts its
-  start short): print the line and end the process with 130 at once.
-- `deferred()`: a step that must finish once begun (publishing a set of outputs, removing
-  temporaries on the way out): the signal is remembered and raised when the step is over.
+process is stopped. `deferred()` holds it back over a step that must finish once begun
+(loading the bpy module, which crashes at exit when a KeyboardInterrupt cuts its start
+short; publishing a set of outputs; removing temporaries on the way out): the signal is
+remembered and raised when the step is over. `finish()` ignores both once the outcome is
+decided, so a late Ctrl-C cannot cut Blender's own cleanup short.
 
 stdlib only.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 from contextlib import contextmanager, suppress
 
-EXIT_CANCELLED = 130
-_STATE = {"signal": None, "deferred": 0, "exit_at_once": 0, "message": "masksplat: cancelled"}
+_STATE = {"signal": None, "deferred": 0}
 
 
 def _handle(signum, frame) -> None:
     _STATE["signal"] = signal.Signals(signum).name
-    if _STATE["exit_at_once"]:
-        os.write(2, (_STATE["message"] + "\n").encode())
-        os._exit(EXIT_CANCELLED)
     if not _STATE["deferred"]:
         raise KeyboardInterrupt
 
 
-def install(message: str = "masksplat: cancelled") -> None:
+def install() -> None:
     """Take SIGINT and SIGTERM (main thread only; a no-op elsewhere)."""
-    _STATE["message"] = message
     for name in ("SIGINT", "SIGTERM"):
         with suppress(ValueError, OSError, AttributeError):  # not the main thread, or no such signal here
             signal.signal(getattr(signal, name), _handle)
 
 
+def finish() -> None:
+    """The work is over (its outcome decided): ignore SIGINT and SIGTERM while the process
+    winds down, so a late Ctrl-C cannot kill it half way through Blender's own cleanup."""
+    for name in ("SIGINT", "SIGTERM"):
+        with suppress(ValueError, OSError, AttributeError):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
 def requested() -> str | None:
     """The name of the signal that asked to cancel ("SIGINT", "SIGTERM"), or None."""
     return _STATE["signal"]
-
-
-def forget() -> None:
-    _STATE["signal"] = None
-
-
-@contextmanager
-def exit_at_once():
-    """A cancel inside this block ends the process with 130 at once (nothing to clean up)."""
-    _STATE["exit_at_once"] += 1
-    try:
-        yield
-    finally:
-        _STATE["exit_at_once"] -= 1
 
 
 @contextmanager

@@ -18,6 +18,7 @@ both win); replaced files are kept aside until the whole set is in place. A fail
 cancel while publishing puts the old files back: afterwards there is either the old set
 or the new one, never a mix, and no temporary is left behind (`discard`).
 
+`atomic_file` is the single-file form (splat writers use it): complete or absent, never half.
 stdlib only: batch jobs and operators share it.
 """
 
@@ -29,6 +30,8 @@ import os
 import secrets
 import shutil
 import stat
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,10 +78,17 @@ class Output:
     what: str
     overwrite: bool = False
 
-    def prepare(self) -> Path:
-        """The temporary path, its folder created (outputs of a folder that does not exist yet)."""
-        self.temp.parent.mkdir(exist_ok=True)
-        return self.temp
+    @contextmanager
+    def writing(self):
+        """Write the output: yields the temporary path to write it to (its folder made, for a
+        folder that does not exist yet). A failure to write (a full disk, a file size limit)
+        is said as such, naming the output rather than the temporary."""
+        try:
+            self.temp.parent.mkdir(exist_ok=True)
+            yield self.temp
+        except OSError as err:
+            reason = err.strerror or str(err) or type(err).__name__
+            raise MaskSplatError(f"cannot write {self.what} {self.path} ({reason}): is the disk full?") from err
 
 
 class OutputFolder:
@@ -222,6 +232,32 @@ class OutputSet:
         for folder in self._folders:
             if folder.staging != folder.path:
                 shutil.rmtree(folder.staging, ignore_errors=True)
+
+
+@contextmanager
+def atomic_file(path):
+    """A binary handle whose bytes appear at `path` only complete: written to a temporary beside
+    it (`.<name>.*.tmp`) and renamed over it; a failure or a cancel removes the temporary (its
+    creation is never cut short, so it cannot be left behind)."""
+    path = Path(path)
+    handle = temp = None
+    try:
+        with interrupts.deferred():
+            fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+            handle = os.fdopen(fd, "wb")
+        with handle:
+            yield handle
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
+        os.replace(temp, path)
+        temp = None
+    finally:
+        if temp is not None:
+            with interrupts.deferred(reraise=False):
+                if handle is not None:
+                    handle.close()
+                os.unlink(temp)
 
 
 def _same_place(a: Path, b: Path) -> bool:

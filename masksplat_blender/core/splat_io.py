@@ -8,11 +8,12 @@ untouched Gaussians are written back bit for bit. numpy only (1.26 and 2), no bp
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .outputs import atomic_file
 
 SH_C0 = 0.28209479177387814
 REQUIRED = (
@@ -421,18 +422,8 @@ def _write_atomically(path: Path, write) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise SplatFileError(path, f"folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as handle:
+        write(handle)
 
 
 def write_ply_columns(path, dtype: np.dtype, columns: dict, byte_order: str = "<", comments=(),

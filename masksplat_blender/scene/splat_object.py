@@ -89,7 +89,7 @@ def attribute_names(fields) -> dict[str, str]:
     for index, field in enumerate(fields):
         if field in POSITION_FIELDS or _holds(field):
             continue
-        safe = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in field)
+        safe = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in field).strip("_")
         name, extra = f"ply_{index}_{safe}"[:MAX_ATTRIBUTE_NAME], 0
         while name in taken:
             extra += 1
