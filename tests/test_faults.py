@@ -243,6 +243,16 @@ def test_segment_writes_its_outputs_as_a_set(scene, tmp_path):
     assert digest(scene) == inputs
 
 
+def test_jobs_are_checked_as_one_set_before_any_runs(scene, tmp_path):
+    job = {"ply": str(scene / "scene.ply"), "cameras": str(scene / "cameras.json"), "masks": str(scene / "masks")}
+    for second, needles in (({"out": str(tmp_path / "a.ply")}, ["job 0: --out and job 1: --out name the same file"]),
+                            ({"out": str(scene / "scene.ply")}, ["job 1: --out", "also an input"]),
+                            ({"out": str(tmp_path / "b.ply"), "beta": -1}, ["job 1: --beta must be from 0 to 2"])):  # fmt: skip
+        (tmp_path / "jobs.json").write_text(json.dumps([{**job, "out": str(tmp_path / "a.ply")}, {**job, **second}]))
+        one_line(batch(tmp_path, "segment", "--jobs", tmp_path / "jobs.json", "--device", "cpu"), 2, *needles)
+    clean(tmp_path, tmp_path, ["jobs.json", "temp"])
+
+
 def test_two_runs_racing_for_one_new_output(tmp_path):
     procs = [start(tmp_path, "convert", "--ply", SAMPLE, "--out", tmp_path / "o.ply") for _ in range(2)]
     results = sorted((finish(p) for p in procs), key=lambda r: r.returncode)

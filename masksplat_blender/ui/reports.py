@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import sys
+import traceback
+
+from ..client import BackendError
 from ..core import errors
+
+# Errors whose message says it all; anything else is a bug, whose traceback goes to the console
+# (a batch job keeps it for --debug).
+EXPECTED = (ValueError, OSError, errors.MaskSplatError, BackendError, KeyboardInterrupt)
 
 
 def report_error(operator, err: BaseException) -> set:
     """Report `err` in one line and keep it for batch jobs (`bpy.ops` passes on only the
     text; a batch job needs the error's kind for its exit code). Returns {"CANCELLED"}."""
+    if not isinstance(err, EXPECTED):
+        traceback.print_exception(err, file=sys.stderr)
     errors.record(err)
     operator.report({"ERROR"}, errors.one_line(err))
     return {"CANCELLED"}
