@@ -128,7 +128,7 @@ def install_commands(folder, flavour: str = "cpu", platform: str | None = None) 
     if flavour == "cuda" and platform == "darwin":
         raise BackendError("install_failed", "CUDA needs an NVIDIA GPU on Linux or Windows; on a Mac choose Install Backend (CPU)")
     python = str(venv_python(folder, platform))
-    if flavour == "cpu":  # PyTorch's CPU index has no macOS wheels: PyPI's are CPU builds there
+    if flavour == "cpu":  # on macOS, PyPI's torch is the CPU (and Metal) build already
         torch = [TORCH_CPU] if platform == "darwin" else [TORCH_CPU, "--index-url", PYTORCH_INDEX.format("cpu")]
     else:
         torch = [TORCH_CUDA, "--index-url", PYTORCH_INDEX.format(TORCH_CUDA_INDEX)]
@@ -170,6 +170,12 @@ def _run_pip(command: list[str], step: int, total: int, progress) -> tuple[bool,
         proc.wait()
         raise
     return proc.returncode == 0, "\n".join(tail)
+
+
+def _check_pip(command, step, total, progress) -> None:
+    ok, tail = _run_pip(command, step, total, progress)
+    if not ok:
+        raise BackendError("install_failed", f"installing the backend failed ({' '.join(command[5:])}): {tail[-800:]}")
 
 
 def _installed_torch(python: str) -> tuple[str, str | None]:
@@ -214,12 +220,6 @@ def install_backend_venv(folder, flavour: str = "cpu", progress=None, *, allow_n
             _check_pip(fallback, total - 1, total, progress)
             result.warnings.append(JIT_NOTE.format(torch=torch_version, cuda=cuda_version or "(none)"))
     return result
-
-
-def _check_pip(command, step, total, progress) -> None:
-    ok, tail = _run_pip(command, step, total, progress)
-    if not ok:
-        raise BackendError("install_failed", f"installing the backend failed ({' '.join(command[5:])}): {tail[-800:]}")
 
 
 def _has_torch(python: str) -> bool:

@@ -379,6 +379,11 @@ def test_bad_values_are_refused_with_their_cause(scene, tmp_path):
     for flag, value, needle in (("--beta", "nan", "--beta must be a finite number"), ("--beta", "3", "--beta must be from 0 to 2"),
                                 ("--edge-band", "-1", "--edge-band must be from 0 to 16")):  # fmt: skip
         one_line(batch(tmp_path, *segment_args(scene), "--out", tmp_path / "o.ply", flag, value), 2, needle)
+    one_line(batch(tmp_path, "render", "--ply", SAMPLE, "--cameras", scene / "cameras.json", "--out", tmp_path / "r",
+                   "--background", "nan", "0", "0"), 2, "--background must be a finite number")  # fmt: skip
+    one_line(batch(tmp_path, "affordance", "--ply", SAMPLE, "--cameras", scene / "cameras.json", "--source-image", SAMPLE,
+                   "--source-labels", SAMPLE, "--model", "rgb-patches", "--labels-npz", tmp_path / "l.npz", "--feature-size", "100"),
+             2, "--feature-size must be a multiple of 14")  # fmt: skip
     entries = json.loads((scene / "cameras.json").read_text())
     entries[1]["width"] = 128.7
     (tmp_path / "fraction.json").write_text(json.dumps(entries))

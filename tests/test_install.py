@@ -38,7 +38,7 @@ def test_cpu_commands_per_platform(tmp_path, platform, python):
     assert all(c[:5] == [python, *PIP] for c in commands)
     assert commands[0][5:] == ["--upgrade", "pip"]
     torch = commands[1][5:]
-    if platform == "darwin":  # PyTorch's CPU index has no macOS wheels; PyPI's are CPU builds there
+    if platform == "darwin":  # PyPI's torch is the CPU (and Metal) build there
         assert torch == [TORCH_CPU]
     else:
         assert torch == [TORCH_CPU, "--index-url", "https://download.pytorch.org/whl/cpu"]

@@ -16,6 +16,7 @@ from .common import (
     ensure_addon,
     export,
     load_scene,
+    option,
     require,
     run_operator,
     scene_cameras_by_stem,
@@ -30,6 +31,10 @@ def run(args, outputs) -> dict:
     files = {key: outputs.file(getattr(args, key), flag) for key, flag in OUTPUTS.items() if getattr(args, key)}
     maps_folder = outputs.folder(args.masks_out, "--masks-out") if args.masks_out else None
     bpy = ensure_addon()
+    transfer = bpy.ops.masksplat.transfer_labels
+    k, feature_size = option(transfer, "k", args.k, "--k"), option(transfer, "feature_size", args.feature_size, "--feature-size")
+    if feature_size % 14:
+        raise BadInput(f"--feature-size must be a multiple of 14 (DINOv2's patch size), not {feature_size}")
     obj = load_scene(bpy, args.ply, args.cameras)
     cams = scene_cameras_by_stem(bpy, obj)
     sources = _sources(args, cams, bpy.context.scene)
@@ -37,8 +42,8 @@ def run(args, outputs) -> dict:
     map_files = {stem: maps_folder.file(f"{stem}.png") for stem in cams} if maps_folder is not None else {}
     truths = _ground_truth(args.gt_labels, bpy.context.scene, cams, source_stems) if args.gt_labels else None
     start = time.perf_counter()
-    run_operator(bpy.ops.masksplat.transfer_labels, sources_json=json.dumps([s["operator"] for s in sources]), model=args.model,
-                 cache_dir=args.cache_dir or "", k=args.k, feature_size=args.feature_size, device=args.device)  # fmt: skip
+    run_operator(transfer, sources_json=json.dumps([s["operator"] for s in sources]), model=args.model,
+                 cache_dir=args.cache_dir or "", k=k, feature_size=feature_size, device=args.device)  # fmt: skip
     seconds = time.perf_counter() - start
     from ..scene import labels as scene_labels
 

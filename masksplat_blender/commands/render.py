@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import backend_for, ensure_addon, load_scene, require, scene_cameras_by_stem
+from .common import backend_for, ensure_addon, load_scene, number, require, scene_cameras_by_stem
 
 
 def inputs(args) -> list:
@@ -10,6 +10,7 @@ def inputs(args) -> list:
 
 
 def run(args, outputs) -> dict:
+    background = [number(value, "--background") for value in args.background]
     folder = outputs.folder(args.out, "--out")
     bpy = ensure_addon()
     from ..client import render_views
@@ -21,7 +22,7 @@ def run(args, outputs) -> dict:
     cams = scene_cameras_by_stem(bpy, obj)
     files = {stem: folder.file(f"{stem}.png") for stem in cams}
     cameras = [camera_from_object(cam, bpy.context.scene) for cam in cams.values()]
-    images = render_views(backend_for(args.device), world_gaussians(obj), world_sh(obj), cameras, background=args.background)
+    images = render_views(backend_for(args.device), world_gaussians(obj), world_sh(obj), cameras, background=background)
     for stem, (rgb, _) in zip(cams, images, strict=True):
         with files[stem].writing() as temp:
             write_png(temp, rgb)
