@@ -32,7 +32,6 @@ from scenes import (  # noqa: E402
     donut_plant_cameras,
     donut_plant_scene,
     fruit_cameras,
-    gaussian_arrays,
     object_masks,
     sam_like,
     write_affordance_scene,
@@ -89,7 +88,7 @@ def prepare() -> dict:
     try:
         exact = [m > 0 for m in object_masks(data, donut, train, client)]
         truth = object_masks(data, donut, held, client)
-        pictures = [rgb for rgb, _ in render_views(client, gaussian_arrays(data), data.sh(), train)]
+        pictures = [rgb for rgb, _ in render_views(client, data.gaussian_arrays(), data.sh(), train)]
     finally:
         client.close()
     off = [sam_like(mask, MASK_ERROR_PX, seed) for seed, mask in enumerate(exact)]

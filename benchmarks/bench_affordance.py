@@ -34,7 +34,6 @@ from scenes import (  # noqa: E402
     fruit_cameras,
     fruit_label_maps,
     fruit_labels,
-    gaussian_arrays,
     write_affordance_scene,
 )
 
@@ -71,7 +70,7 @@ def lifting_check(views: list[int], size: int) -> list[tuple[int, float, float, 
             cams = fruit_cameras(n, size=size, elevation=(20.0, 85.0))
             maps = fruit_label_maps(cams, client=client)
             start = time.perf_counter()
-            votes, _ = compute_votes(client, gaussian_arrays(data), cams, [one_hot(m, 9) for m in maps], mode="labels")
+            votes, _ = compute_votes(client, data.gaussian_arrays(), cams, [one_hot(m, 9) for m in maps], mode="labels")
             seconds = time.perf_counter() - start
             labels = argmax_labels(votes)
             seen = labels >= 0

@@ -50,7 +50,7 @@ def _psnrs(rows_) -> tuple[float, float]:
 def prune_case(client, path, views=32, size=256, held=8, criteria=("zero", "threshold:1e-8", "fraction:0.1"), baseline=True):
     """Rows of (criterion, removed, psnr_used, psnr_held, max_diff_used, opacity_psnr_used, opacity_psnr_held, seconds)."""
     data = read_splats(path)
-    arrays = {"means": data.means(), "quats": data.quats_wxyz(), "log_scales": data.log_scales(), "opacity_logits": data.opacity_logits()}
+    arrays = data.gaussian_arrays()
     sh = data.sh()
     used = orbit_for(arrays["means"], views, size, "used")
     held_out = orbit_for(arrays["means"], held, size, "held", offset=7.0)

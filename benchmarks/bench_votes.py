@@ -136,8 +136,7 @@ def backend_rows(data, n_views: int) -> list[str]:
     from masksplat_blender.client import BackendClient, compute_votes
     from masksplat_blender.core.request import make_request_dir, write_request
 
-    arrays = {"means": data.means(), "quats": data.quats_wxyz(), "log_scales": data.log_scales(),
-              "opacity_logits": data.opacity_logits()}  # fmt: skip
+    arrays = data.gaussian_arrays()
     cams = []
     from masksplat_blender.core.cameras import Camera
 

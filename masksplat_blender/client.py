@@ -10,6 +10,7 @@ importing torch and compiling again.
 
 from __future__ import annotations
 
+import collections
 import importlib.util
 import json
 import os
@@ -21,10 +22,14 @@ import tempfile
 import threading
 import time
 import venv
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .core import interrupts
+from .core.errors import BAD_INPUT, CANCELLED, FAILURE
 from .core.request import (
     ALPHA,
     LABELS,
@@ -40,14 +45,35 @@ from .core.request import (
 BACKEND_MAIN = Path(__file__).resolve().parent / "backend" / "__main__.py"
 CANCEL_GRACE = 0.5
 START_TIMEOUT = 120.0
+START_TIMEOUT_ENV = "MASKSPLAT_BACKEND_START_TIMEOUT"  # seconds; for slow first imports (network file systems)
+BACKEND_PYTHON_ENV = "MASKSPLAT_BACKEND_PYTHON"  # the backend's Python for this process, before the preference
+
+
+def start_timeout() -> float:
+    """How long a backend may take to say it is ready (START_TIMEOUT, or the environment's value)."""
+    try:
+        value = float(os.environ.get(START_TIMEOUT_ENV, START_TIMEOUT))
+    except ValueError:
+        return START_TIMEOUT
+    return value if value > 0 else START_TIMEOUT
 
 
 class BackendError(RuntimeError):
-    """A backend failure, with a message a user can act on. `kind` names the failure."""
+    """A backend failure, with a message a user can act on. `kind` names the failure;
+    `outcome` says what kind of failure it is for an exit code (core.errors)."""
+
+    # kinds that are the user's input, not a failure: a feature model that cannot be loaded
+    BAD_INPUT_KINDS = ("model_unavailable",)
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind
+
+    @property
+    def outcome(self) -> str:
+        if self.kind == "cancelled":
+            return CANCELLED
+        return BAD_INPUT if self.kind in self.BAD_INPUT_KINDS else FAILURE
 
 
 class BackendCancelled(BackendError):
@@ -75,42 +101,135 @@ def _explain(kind: str, error: str, traceback_text: str = "") -> str:
     return error
 
 
-def managed_venv_dir(base) -> Path:
-    """Where "Install Backend" puts MaskSplat's own environment (under the extension's user folder)."""
-    return Path(base) / "backend-venv"
-
-
-def venv_python(folder) -> Path:
+def venv_python(folder, platform: str | None = None) -> Path:
     folder = Path(folder)
-    return folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    return folder / ("Scripts/python.exe" if (platform or sys.platform) == "win32" else "bin/python")
 
 
-def install_commands(folder, flavour: str = "cpu") -> list[list[str]]:
-    """The pip commands "Install Backend" runs in a fresh venv (argument lists, never a shell)."""
+# ---------------------------------------------------------------- Install Backend
+# Tested versions. CPU: what CI runs (.ci/requirements-dev.txt). CUDA: the newest torch/CUDA
+# pair gsplat publishes prebuilt wheels for (its index per pt<torch>cu<cuda>), so artists need
+# neither the CUDA toolkit nor a C++ compiler.
+PINNED = ("numpy==1.26.4", "numba==0.68.1", "transformers==5.24.0", "safetensors==0.8.0")
+TORCH_CPU = "torch==2.13.0"
+TORCH_CUDA, TORCH_CUDA_INDEX = "torch==2.4.1", "cu124"
+GSPLAT = "gsplat==1.5.3"
+GSPLAT_DEPENDENCIES = ("ninja", "jaxtyping", "rich", "typing_extensions")  # installed apart: gsplat's index has only gsplat
+PYTORCH_INDEX = "https://download.pytorch.org/whl/{}"
+GSPLAT_INDEX = "https://docs.gsplat.studio/whl/{}"
+OFFLINE_MESSAGE = "Online access is off: allow it in Preferences > System > Network to {}"
+JIT_NOTE = (
+    "gsplat has no prebuilt wheel for torch {torch} with CUDA {cuda} on this Python and system, so it was installed "
+    "from PyPI: it compiles its CUDA code the first time it runs, which needs the CUDA toolkit (nvcc) and a C++ "
+    "compiler (Visual Studio's MSVC on Windows); without them MaskSplat uses its CPU rasterizer"
+)
+
+
+def _pip(python: str, *args: str) -> list[str]:
+    return [python, "-m", "pip", "install", "--disable-pip-version-check", *args]
+
+
+def install_commands(folder, flavour: str = "cpu", platform: str | None = None) -> list[list[str]]:
+    """The pip commands "Install Backend" runs in a fresh venv before gsplat (argument lists,
+    never a shell): pip itself, torch from PyTorch's index for the flavour, the pinned rest."""
+    platform = platform or sys.platform
     if flavour not in ("cpu", "cuda"):
         raise ValueError(f"unknown backend flavour {flavour!r} (cpu or cuda)")
-    python = str(venv_python(folder))
-    packages = ["numpy", "numba", "torch", "transformers", "safetensors"]
-    commands = [[python, "-m", "pip", "install", "--upgrade", "pip"]]
-    if flavour == "cpu":
-        commands.append([python, "-m", "pip", "install", "torch", "--index-url", "https://download.pytorch.org/whl/cpu"])
+    if flavour == "cuda" and platform == "darwin":
+        raise BackendError("install_failed", "CUDA needs an NVIDIA GPU on Linux or Windows; on a Mac choose Install Backend (CPU)")
+    python = str(venv_python(folder, platform))
+    if flavour == "cpu":  # on macOS, PyPI's torch is the CPU (and Metal) build already
+        torch = [TORCH_CPU] if platform == "darwin" else [TORCH_CPU, "--index-url", PYTORCH_INDEX.format("cpu")]
     else:
-        packages += ["gsplat", "ninja"]
-    commands.append([python, "-m", "pip", "install", *packages])
-    return commands
+        torch = [TORCH_CUDA, "--index-url", PYTORCH_INDEX.format(TORCH_CUDA_INDEX)]
+    return [_pip(python, "--upgrade", "pip"), _pip(python, *torch), _pip(python, *PINNED)]
 
 
-def install_backend_venv(folder, flavour: str = "cpu", progress=None) -> Path:
-    """Create the managed venv and install the backend's packages; returns its Python."""
+def gsplat_index_tag(torch_version: str, cuda_version: str | None) -> str | None:
+    """gsplat's wheel index for an installed torch/CUDA pair ("2.4.1+cu124", "12.4" -> "pt24cu124");
+    None for a torch without CUDA."""
+    if not cuda_version:
+        return None
+    major, minor = torch_version.split("+")[0].split(".")[:2]
+    return f"pt{major}{minor}cu{cuda_version.replace('.', '')}"
+
+
+def gsplat_commands(python: str, torch_version: str, cuda_version: str | None) -> tuple[list, list | None, list]:
+    """(gsplat's dependencies, the prebuilt wheel from gsplat's index for this torch/CUDA pair
+    (None without CUDA), the fallback: PyPI's gsplat, which compiles on first use)."""
+    tag = gsplat_index_tag(torch_version, cuda_version)
+    prebuilt = _pip(python, "--no-deps", GSPLAT, "--index-url", GSPLAT_INDEX.format(tag)) if tag else None
+    return _pip(python, *GSPLAT_DEPENDENCIES), prebuilt, _pip(python, "--no-deps", GSPLAT)
+
+
+def _run_pip(command: list[str], step: int, total: int, progress) -> tuple[bool, str]:
+    """Run one pip command, passing each line it prints to progress(step, total, line);
+    (whether it succeeded, the last lines it printed)."""
+    tail: collections.deque = collections.deque(maxlen=12)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    try:
+        for line in proc.stdout:
+            line = line.strip()
+            if line:
+                tail.append(line)
+                if progress:
+                    progress(step, total, line[:160])
+        proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc.returncode == 0, "\n".join(tail)
+
+
+def _check_pip(command, step, total, progress) -> None:
+    ok, tail = _run_pip(command, step, total, progress)
+    if not ok:
+        raise BackendError("install_failed", f"installing the backend failed ({' '.join(command[5:])}): {tail[-800:]}")
+
+
+def _installed_torch(python: str) -> tuple[str, str | None]:
+    code = "import json, torch; print(json.dumps([torch.__version__, torch.version.cuda]))"
+    proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise BackendError("install_failed", f"torch was installed but does not import: {proc.stderr.strip()[-400:]}")
+    version, cuda = json.loads(proc.stdout.strip().splitlines()[-1])
+    return version, cuda
+
+
+@dataclass
+class InstallResult:
+    python: Path
+    notes: list[str] = field(default_factory=list)  # what was installed, for the user
+    warnings: list[str] = field(default_factory=list)  # what the user must know (gsplat compiles on first use)
+
+
+def install_backend_venv(folder, flavour: str = "cpu", progress=None, *, allow_network: bool) -> InstallResult:
+    """Create the managed venv and install the pinned backend packages (this downloads them:
+    `allow_network` is the user's consent, e.g. Blender's online access). progress(step, total,
+    text) follows pip."""
+    if not allow_network:
+        raise BackendError("offline", OFFLINE_MESSAGE.format("install the backend"))
     folder = Path(folder)
+    commands = install_commands(folder, flavour)
+    total = len(commands) + (2 if flavour == "cuda" else 0)
+    if progress:
+        progress(0, total, f"creating the environment in {folder}")
     venv.EnvBuilder(with_pip=True, clear=False).create(folder)
-    for index, command in enumerate(install_commands(folder, flavour)):
-        if progress:
-            progress(index, " ".join(command[3:]))
-        proc = subprocess.run(command, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise BackendError("install_failed", f"installing the backend failed: {proc.stderr.strip()[-800:]}")
-    return venv_python(folder)
+    python = str(venv_python(folder))
+    for step, command in enumerate(commands):
+        _check_pip(command, step, total, progress)
+    result = InstallResult(Path(python))
+    if flavour == "cuda":
+        torch_version, cuda_version = _installed_torch(python)
+        dependencies, prebuilt, fallback = gsplat_commands(python, torch_version, cuda_version)
+        _check_pip(dependencies, len(commands), total, progress)
+        if prebuilt is not None and _run_pip(prebuilt, total - 1, total, progress)[0]:
+            result.notes.append(f"{GSPLAT} prebuilt for torch {torch_version} with CUDA {cuda_version}")
+        else:
+            _check_pip(fallback, total - 1, total, progress)
+            result.warnings.append(JIT_NOTE.format(torch=torch_version, cuda=cuda_version or "(none)"))
+    return result
 
 
 def _has_torch(python: str) -> bool:
@@ -122,12 +241,16 @@ def _has_torch(python: str) -> bool:
 
 
 def find_backend_python(preferred: str | None = None, managed_venv=None) -> tuple[str, str]:
-    """(python, how it was found). A preferred path that is wrong is an error, not skipped."""
-    if preferred:
-        path = Path(preferred).expanduser()
+    """(python, how it was found): MASKSPLAT_BACKEND_PYTHON (a batch job's --backend-python), the
+    preference, the managed environment, this Python. A given path that is wrong is an error, not skipped."""
+    given = [(os.environ.get(BACKEND_PYTHON_ENV), "--backend-python", BACKEND_PYTHON_ENV), (preferred, "the add-on preferences", "preferences")]
+    for python, where, how in given:
+        if not python:
+            continue
+        path = Path(python).expanduser()
         if not path.is_file() or not os.access(path, os.X_OK):
-            raise BackendError("python_missing", f"Backend Python '{preferred}' does not exist or cannot be run; fix it in the add-on preferences")
-        return str(path), "preferences"
+            raise BackendError("python_missing", f"Backend Python '{python}' does not exist or cannot be run; fix it in {where}")
+        return str(path), how
     if managed_venv is not None and venv_python(managed_venv).is_file():
         return str(venv_python(managed_venv)), "managed environment"
     if _has_torch(sys.executable):
@@ -170,14 +293,22 @@ class BackendClient:
             return
         if not Path(self.python).is_file():
             raise BackendError("python_missing", f"Backend Python '{self.python}' does not exist")
+        try:
+            self._start()
+        except BaseException:  # Ctrl-C or a failure while it starts: never leave it running
+            self.kill()
+            raise
+
+    def _start(self) -> None:
         self.stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
         lines = self.lines = queue.Queue()  # a fresh queue: lines of an earlier process never leak in
         command = [self.python, "-u", str(BACKEND_MAIN), "--serve", "--device", self.device, "--idle-timeout", str(self.idle_timeout)]
         try:
-            self.process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr_file,
-                text=True, bufsize=1, env=self.env,
-            )  # fmt: skip
+            with interrupts.deferred():  # a Ctrl-C half way through would leave an unknown child running
+                self.process = subprocess.Popen(
+                    command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr_file,
+                    text=True, bufsize=1, env=self.env,
+                )  # fmt: skip
         except OSError as err:
             raise BackendError("python_missing", f"cannot start Backend Python '{self.python}': {err}") from None
         stdout = self.process.stdout
@@ -188,13 +319,14 @@ class BackendClient:
             lines.put(None)
 
         threading.Thread(target=pump, daemon=True).start()
-        message = self._next_message(time.monotonic() + START_TIMEOUT)
+        timeout = start_timeout()
+        message = self._next_message(time.monotonic() + timeout)
         if message is not None and message.get("event") == "fatal":
             self.kill()
             raise BackendError(message.get("kind", "crashed"), f"{message.get('error')}: press Install Backend in the add-on preferences, or point Backend Python at a Python with torch")
         if message is not None and message.get("event") == "timeout":
             self.kill()
-            raise BackendError("timeout", f"the backend did not start within {START_TIMEOUT:g} s. {self._stderr_tail()}".strip())
+            raise BackendError("timeout", f"the backend did not start within {timeout:g} s. {self._stderr_tail()}".strip())
         if message is None or message.get("event") != "ready":
             self._died("the backend did not start")
         self.info = message
@@ -253,6 +385,9 @@ class BackendClient:
             self._next_id += 1
             try:
                 return self._run_job(self._next_id, request_dir, progress_cb, cancel_check, timeout, deadline)
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM in a batch job: stop the work at once
+                self.kill()
+                raise
             except _IdleExit:
                 # It ended on its idle timeout just as the request arrived: start a new one, once.
                 if attempt == 2:
@@ -339,24 +474,56 @@ def get_client(python: str, device: str = "auto") -> BackendClient:
     return client
 
 
+def backend_for(device: str | None = None, preferred_python: str | None = None, managed_venv=None,
+                preferred_device: str = "auto") -> BackendClient:  # fmt: skip
+    """The shared warm backend, for the UI and batch jobs alike: its Python found by
+    `find_backend_python` (preference, managed environment, this Python), on `device`, or
+    (None or "PREFERENCES") on the preferred one."""
+    python, _ = find_backend_python(preferred_python, managed_venv)
+    if device in (None, "PREFERENCES"):
+        device = preferred_device
+    return get_client(python, device)
+
+
 def shutdown_client() -> None:
     client = _SHARED.pop("client", None)
     if client is not None:
         client.close()
 
 
+@contextmanager
+def request_folder():
+    """A private request folder for one backend call, removed afterwards whatever happens
+    (an error, Ctrl-C, SIGTERM in a batch job)."""
+    folder = None
+    try:
+        with interrupts.deferred():  # made whole, and known to the finally below, before a cancel is taken
+            folder = make_request_dir()
+        yield folder
+    finally:
+        if folder is not None:
+            with interrupts.deferred(reraise=False):  # a second Ctrl-C must not leave it behind
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_request(folder: Path, *args, **kwargs) -> None:
+    """write_request, with a failure to write (a full disk, a file size limit) said as such."""
+    try:
+        write_request(folder, *args, **kwargs)
+    except OSError as err:
+        reason = err.strerror or str(err) or type(err).__name__
+        raise BackendError("request_failed", f"cannot write the backend's request in {folder.parent} ({reason}): is the disk full?") from err
+
+
 def compute_votes(
     client: BackendClient, gaussians: dict, cameras, masks, ignores=(), mode: str = "two_class",
     progress=None, cancel_check=None, timeout: float | None = None,
 ) -> tuple[np.ndarray, dict]:  # fmt: skip
-    """Votes [N, K] float32 for `cameras` and their `masks`; the request folder is removed after."""
-    folder = make_request_dir()
-    try:
-        write_request(folder, "votes", gaussians, cameras, masks, ignores, mode=mode)
+    """Votes [N, K] float32 for `cameras` and their `masks`."""
+    with request_folder() as folder:
+        _write_request(folder, "votes", gaussians, cameras, masks, ignores, mode=mode)
         result = client.run(folder, progress, cancel_check, timeout)
         return load_array(folder, VOTES_FILE), result
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def render_views(
@@ -364,13 +531,10 @@ def render_views(
     progress=None, cancel_check=None, timeout: float | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
     """(RGB [H, W, 3] uint8, alpha [H, W] uint8) per camera."""
-    folder = make_request_dir()
-    try:
-        write_request(folder, "render", gaussians, cameras, sh=sh, background=background)
+    with request_folder() as folder:
+        _write_request(folder, "render", gaussians, cameras, sh=sh, background=background)
         client.run(folder, progress, cancel_check, timeout)
         return list(zip(load_numbered(folder, RENDER, len(cameras)), load_numbered(folder, ALPHA, len(cameras)), strict=True))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def transfer_labels(
@@ -383,25 +547,25 @@ def transfer_labels(
     `sources` are (image [H, W, 3] uint8, labels [H, W] int in 0..num_labels-1) pairs; `model` a
     DINOv2 folder, a cached Hugging Face id, or "rgb-patches". Returns per camera the label map
     (int32 [H, W], 0 where no splat covers the pixel) and the render (uint8 [H, W, 3]), and the
-    result message. The request folder is removed after.
+    result message.
     """
-    folder = make_request_dir()
-    try:
-        write_request(folder, "transfer", gaussians, cameras, sh=sh, background=background, sources=sources,
+    with request_folder() as folder:
+        _write_request(folder, "transfer", gaussians, cameras, sh=sh, background=background, sources=sources,
                       model=model, num_labels=num_labels, cache_dir=cache_dir, k=k, feature_size=feature_size)  # fmt: skip
         result = client.run(folder, progress, cancel_check, timeout)
         return load_numbered(folder, LABELS, len(cameras)), load_numbered(folder, RENDER, len(cameras)), result
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
-def download_model(python: str, model_id: str, folder, timeout: float | None = None) -> Path:
+def download_model(python: str, model_id: str, folder, timeout: float | None = None, *, allow_network: bool) -> Path:
     """Download `model_id`'s safetensors and JSON files into `folder` with the backend Python
-    (`--download-model`): the add-on's explicit Download Model button, the only network use.
+    (`--download-model`): the add-on's explicit Download Model button. `allow_network` is the
+    user's consent (Blender's online access).
 
     Started from an argument list (no shell). Returns the folder; raises BackendError
-    ("download_failed", or "timeout") with the backend's message.
+    ("offline", "download_failed", or "timeout") with the backend's message.
     """
+    if not allow_network:
+        raise BackendError("offline", OFFLINE_MESSAGE.format("download the model"))
     if not is_hugging_face_id(model_id):
         raise BackendError("download_failed", f"{model_id!r} is not a Hugging Face model id (owner/name, e.g. facebook/dinov2-small)")
     folder = Path(folder).expanduser()

@@ -27,10 +27,6 @@ def fruit_labels() -> np.ndarray:
     return np.array(data["dataset"]["samples"][0]["labels"]["ground-truth"]["attributes"]["point_annotations"]).astype(np.int32)
 
 
-def gaussian_arrays(data) -> dict:
-    return {"means": data.means(), "quats": data.quats_wxyz(), "log_scales": data.log_scales(), "opacity_logits": data.opacity_logits()}
-
-
 def fruit_cameras(n: int, size: int = 96, name_prefix: str = "view", elevation=(40.0, 75.0)):
     """Cameras in front of the printed card (it is flat: its normal is +z), looking at it."""
     data = read_splats(SAMPLE)
@@ -50,7 +46,7 @@ def object_masks(data: SplatData, on: np.ndarray, cameras, client: BackendClient
     own = client is None
     client = client or BackendClient(sys.executable, device="cpu")
     try:
-        renders = render_views(client, gaussian_arrays(data), label_sh(np.asarray(on, np.float32)), cameras)
+        renders = render_views(client, data.gaussian_arrays(), label_sh(np.asarray(on, np.float32)), cameras)
     finally:
         if own:
             client.close()
@@ -66,7 +62,7 @@ def fruit_label_maps(cameras, labels: np.ndarray | None = None, client: BackendC
     own = client is None
     client = client or BackendClient(sys.executable, device="cpu")
     try:
-        return render_label_maps(lambda sh: render_views(client, gaussian_arrays(data), sh, cameras), labels, int(labels.max()) + 1)
+        return render_label_maps(lambda sh: render_views(client, data.gaussian_arrays(), sh, cameras), labels, int(labels.max()) + 1)
     finally:
         if own:
             client.close()
@@ -113,7 +109,7 @@ def write_affordance_scene(folder: Path, cameras, recolour: bool = True, source_
             sh = np.concatenate([dc, rest], axis=1)
         else:
             sh = dc
-        ((rgb, _),) = render_views(client, gaussian_arrays(data), np.ascontiguousarray(sh, dtype=np.float32), [cameras[source_index]])
+        ((rgb, _),) = render_views(client, data.gaussian_arrays(), np.ascontiguousarray(sh, dtype=np.float32), [cameras[source_index]])
     finally:
         client.close()
     write_png(folder / "source.png", rgb)
@@ -123,7 +119,7 @@ def write_affordance_scene(folder: Path, cameras, recolour: bool = True, source_
         client = BackendClient(sys.executable, device="cpu")
         try:
             views = [cameras[i] for i in extra_sources]
-            for cam, (rgb, _) in zip(views, render_views(client, gaussian_arrays(data), np.ascontiguousarray(sh, dtype=np.float32), views), strict=True):
+            for cam, (rgb, _) in zip(views, render_views(client, data.gaussian_arrays(), np.ascontiguousarray(sh, dtype=np.float32), views), strict=True):
                 write_png(folder / f"source_{cam.name}.png", rgb)
                 (folder / f"source_labels_{cam.name}.png").write_bytes((folder / "gt" / f"{cam.name}.png").read_bytes())
         finally:

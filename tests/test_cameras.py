@@ -118,7 +118,7 @@ def test_duplicate_names_and_missing_folder(tmp_path):
     cams = sample_cameras()
     cams[1].name = cams[0].name
     save_cameras_json(tmp_path / "cameras.json", cams)
-    with pytest.raises(CameraFormatError, match="share the image name"):
+    with pytest.raises(CameraFormatError, match="share the file stem"):
         load_cameras(tmp_path / "cameras.json")
     with pytest.raises(CameraFormatError, match="no COLMAP"):
         load_cameras(tmp_path)
@@ -174,7 +174,7 @@ def test_colmap_camera_models(tmp_path, binary, line, intrinsics, distorted):
         ("1 PINHOLE ten 10 5 5 5 5", "", "cameras.txt: malformed"),
         ("1 PINHOLE 10 10 5 5 5 5", "1 1 0 0 0 0 0 0 2 a.png\n\n", "a.png uses unknown camera 2"),
         ("1 PINHOLE 10 10 5 5 5 5", "1 1 0 0 0 0 0 a.png\n\n", "malformed image line"),
-        ("1 PINHOLE 10 10 5 5 5 5", "1 1 0 0 0 0 0 0 1 a.png\n\n2 1 0 0 0 0 0 0 1 a.png\n\n", "share the image name"),
+        ("1 PINHOLE 10 10 5 5 5 5", "1 1 0 0 0 0 0 0 1 a.png\n\n2 1 0 0 0 0 0 0 1 a.png\n\n", "share the file stem"),
         ("1 PINHOLE 10 10 5 5 5 5", "1 0 0 0 0 0 0 0 1 a.png\n\n", "zero quaternion"),
         ("1 PINHOLE 10 10 5 5 5 5", "1 1 0 0 0 0 0 nan 1 a.png\n\n", "NaN or Inf"),
         ("1 PINHOLE 10 10 5 5 5 5", "# nothing\n", "holds no cameras"),

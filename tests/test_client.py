@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import textwrap
 import time
 import venv
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,9 +29,6 @@ from masksplat_blender.client import (
     compute_votes,
     find_backend_python,
     get_client,
-    install_backend_venv,
-    install_commands,
-    managed_venv_dir,
     render_views,
     shutdown_client,
 )
@@ -96,40 +91,6 @@ def test_a_wrong_preference_is_an_error_not_skipped(tmp_path):
     with pytest.raises(BackendError) as err:
         find_backend_python(str(not_executable), None)
     assert err.value.kind == "python_missing" and "cannot be run" in str(err.value)
-
-
-def test_managed_venv_location_and_install_commands(tmp_path, monkeypatch):
-    assert managed_venv_dir(tmp_path) == tmp_path / "backend-venv"
-    python = str(managed_venv_dir(tmp_path) / "bin" / "python")
-    cpu, cuda = install_commands(managed_venv_dir(tmp_path), "cpu"), install_commands(managed_venv_dir(tmp_path), "cuda")
-    for commands in (cpu, cuda):
-        assert all(isinstance(c, list) and all(isinstance(a, str) for a in c) for c in commands)
-        assert all(c[:4] == [python, "-m", "pip", "install"] for c in commands)
-        packages = {a for c in commands for a in c}
-        assert {"torch", "numba", "transformers"} <= packages
-    assert any("download.pytorch.org/whl/cpu" in a for c in cpu for a in c) and not any("gsplat" in c for c in cpu)
-    assert any("gsplat" in c for c in cuda) and not any("whl/cpu" in a for c in cuda for a in c)
-    with pytest.raises(ValueError, match="flavour"):
-        install_commands(tmp_path, "rocm")
-
-    # What install_backend_venv would run, without the network: venv creation and pip are recorded.
-    created, ran, steps = [], [], []
-    monkeypatch.setattr(client_module.venv.EnvBuilder, "create", lambda self, folder: created.append((Path(folder), self.with_pip)))
-
-    def fake_run(command, **kwargs):
-        assert "shell" not in kwargs
-        ran.append(command)
-        return subprocess.CompletedProcess(command, 0, "", "")
-
-    monkeypatch.setattr(client_module.subprocess, "run", fake_run)
-    out = install_backend_venv(managed_venv_dir(tmp_path), "cuda", lambda i, what: steps.append((i, what)))
-    assert out == Path(python) and created == [(managed_venv_dir(tmp_path), True)]
-    assert ran == cuda and [i for i, _ in steps] == list(range(len(cuda)))
-
-    monkeypatch.setattr(client_module.subprocess, "run", lambda c, **k: subprocess.CompletedProcess(c, 1, "", "ERROR: no matching distribution for torch"))
-    with pytest.raises(BackendError) as err:
-        install_backend_venv(managed_venv_dir(tmp_path), "cpu")
-    assert err.value.kind == "install_failed" and "no matching distribution" in str(err.value)
 
 
 # ---------------------------------------------------------------- the real backend

@@ -26,7 +26,6 @@ from scenes import (
     centre_in_mask,
     donut_plant_cameras,
     donut_plant_scene,
-    gaussian_arrays,
     object_masks,
     sam_like,
 )
@@ -100,12 +99,12 @@ def test_the_donut_hides_the_pot_and_the_naive_selection_takes_what_is_behind(cl
     data, donut = donut_plant_scene()
     cameras = donut_plant_cameras(DONUT_PLANT_TRAIN, "view", width=96, height=112)
     masks = [m > 0 for m in object_masks(data, donut, cameras, client)]
-    plant_only = {k: v[~donut] for k, v in gaussian_arrays(data).items()}
+    plant_only = {k: v[~donut] for k, v in data.gaussian_arrays().items()}
     plant_alpha = [alpha for _, alpha in render_views(client, plant_only, label_sh(np.ones(int((~donut).sum()))), cameras)]
     covering = [np.count_nonzero(mask & (alpha > 127)) / np.count_nonzero(mask) for mask, alpha in zip(masks, plant_alpha, strict=True)]
     assert min(covering) > 0.08 and np.mean(covering) > 0.25, covering  # 0.12 to 0.54 when written
     naive = centre_in_mask(data.means(), cameras, masks)
-    votes, _ = compute_votes(client, gaussian_arrays(data), cameras, [m.astype(np.uint8) * 255 for m in masks])
+    votes, _ = compute_votes(client, data.gaussian_arrays(), cameras, [m.astype(np.uint8) * 255 for m in masks])
     chosen = fill_never_seen(data.means(), select_two_class(votes[:, 0], votes[:, 1]), ~never_seen(votes[:, 0], votes[:, 1]))
     # When written: naive 1,226 plant Gaussians, MaskSplat 162 of the plant's and 11,229 of the donut's 12,000.
     assert (naive & ~donut).sum() > 600

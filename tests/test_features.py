@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from scenes import SAMPLE, SAMPLE_DIR, fruit_labels, gaussian_arrays
+from scenes import SAMPLE, SAMPLE_DIR, fruit_labels
 
 from masksplat_blender.backend import features
 from masksplat_blender.backend.features import (
@@ -252,7 +252,7 @@ def fruit():
     categories = json.loads((SAMPLE_DIR / "fruit_drops_minimal.json").read_text())["dataset"]["task_attributes"]["categories"]
     palette = np.array([c["color"] for c in categories], np.float32) / 255  # the dataset's own label colours
     sh = ((palette[labels] - 0.5) / C0)[:, None, :].astype(np.float32)
-    return {"gaussians": gaussian_arrays(data), "labels": labels, "cams": cams, "sh": sh}
+    return {"gaussians": data.gaussian_arrays(), "labels": labels, "cams": cams, "sh": sh}
 
 
 @pytest.fixture(scope="module")
@@ -358,13 +358,13 @@ def test_transfer_is_cancelled_between_views(client, fruit, fruit_truth):
 def test_download_refuses_what_is_not_a_model_id(tmp_path):
     for bad in ("../etc", "a/b/c", "x", "a/..", "a b/c"):
         with pytest.raises(BackendError, match="not a Hugging Face model id"):
-            download_model(sys.executable, bad, tmp_path)
+            download_model(sys.executable, bad, tmp_path, allow_network=True)
 
 
 def test_download_without_network_fails_clearly_and_quickly(tmp_path):
     start = time.perf_counter()
     try:
-        download_model(sys.executable, "masksplat-tests/no-such-model", tmp_path / "model", timeout=60)
+        download_model(sys.executable, "masksplat-tests/no-such-model", tmp_path / "model", timeout=60, allow_network=True)
     except BackendError as err:
         if err.kind == "timeout":
             pytest.skip("the network neither answers nor refuses here")

@@ -5,7 +5,7 @@ with the same votes as one view at a time."""
 from __future__ import annotations
 
 import numpy as np
-from scenes import SAMPLE, fruit_cameras, gaussian_arrays
+from scenes import SAMPLE, fruit_cameras
 
 from masksplat_blender.backend.handlers import HANDLERS, same_size_groups
 from masksplat_blender.backend.raster_cpu import CpuRasterizer
@@ -43,7 +43,7 @@ def test_grouped_votes_equal_one_view_at_a_time(tmp_path):
     rng = np.random.default_rng(0)
     masks = [rng.integers(0, 256, (c.height, c.width), dtype=np.uint8) for c in cams]
     ignores = [None, rng.integers(0, 2, (32, 32)).astype(bool), None, None, np.zeros((40, 40), bool), None]
-    arrays = gaussian_arrays(read_splats(SAMPLE))
+    arrays = read_splats(SAMPLE).gaussian_arrays()
     votes = {}
     for name, rasterizer in (("single", CpuRasterizer()), ("grouped", GroupingCpuRasterizer())):
         folder = tmp_path / name

@@ -22,16 +22,18 @@ FORBIDDEN = {
     "scene": {"gpu", "torch", "gsplat", "transformers", "numba"},
     "ui": {"torch", "gsplat", "transformers", "numba"},
     "batch.py": {"gpu", "torch", "gsplat", "transformers", "numba"},
+    "commands": {"gpu", "torch", "gsplat", "transformers", "numba"},
     "__init__.py": {"bpy", "torch", "gsplat", "transformers", "numba"},
 }
 # Relative imports that would point upwards.
 FORBIDDEN_RELATIVE = {
-    "core": {"scene", "ui", "backend", "client", "batch"},
-    "backend": {"scene", "ui", "client", "batch"},
-    "client.py": {"scene", "ui", "backend", "batch"},
-    "scene": {"ui", "backend", "batch"},
-    "ui": {"backend", "batch"},
+    "core": {"scene", "ui", "backend", "client", "batch", "commands"},
+    "backend": {"scene", "ui", "client", "batch", "commands"},
+    "client.py": {"scene", "ui", "backend", "batch", "commands"},
+    "scene": {"ui", "backend", "batch", "commands"},
+    "ui": {"backend", "batch", "commands"},
     "batch.py": {"ui", "backend"},
+    "commands": {"ui", "backend", "batch"},
 }
 
 

@@ -92,7 +92,7 @@ def test_zero_criterion_on_a_real_splat_is_lossless_for_used_views():
     from masksplat_blender.core.prune import compare_views
 
     data = read_splats(data_file("gshairlod_donut/fused.ply"))
-    arrays = {"means": data.means(), "quats": data.quats_wxyz(), "log_scales": data.log_scales(), "opacity_logits": data.opacity_logits()}
+    arrays = data.gaussian_arrays()
     lo, hi = np.percentile(arrays["means"], [1, 99], axis=0)
     radius = 0.5 * float(np.linalg.norm(hi - lo)) / np.sin(np.radians(25)) * 1.05
     views = orbit_cameras((lo + hi) / 2, radius, 16, 128, 128, 50.0, elevation_deg=(-60.0, 75.0))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -21,11 +22,16 @@ def info(probe: bool = False) -> dict:
         import torch
 
         out["torch"] = torch.__version__
+        out["torch_cuda"] = torch.version.cuda  # the CUDA torch was built for (None: a CPU build)
         out["cuda"] = bool(torch.cuda.is_available())
     except ImportError:
-        out["torch"], out["cuda"] = None, False
+        out["torch"], out["torch_cuda"], out["cuda"] = None, None, False
     out["numba"] = importlib.util.find_spec("numba") is not None
-    out["gsplat"] = importlib.util.find_spec("gsplat") is not None
+    gsplat = importlib.util.find_spec("gsplat")
+    out["gsplat"] = gsplat is not None
+    # A prebuilt wheel ships its compiled CUDA code (gsplat/csrc.*); PyPI's compiles it on first use.
+    folders = (gsplat.submodule_search_locations or []) if gsplat is not None else []
+    out["gsplat_prebuilt"] = any(p.name.startswith("csrc.") for folder in folders for p in Path(folder).iterdir())
     if probe:
         for name in ("numba", "gsplat"):
             if not out[name]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -202,6 +203,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.download_model is not None and not args.to:
         parser.error("--download-model needs --to FOLDER")
+    # Ctrl-C becomes a cancel (exit 130) even when we were started with SIGINT ignored (a
+    # shell's background job), where Python installs no handler of its own.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     out = protocol_stream()
     if args.info:
         out.write(json.dumps(info(probe=True)) + "\n")

@@ -19,6 +19,7 @@ import numpy as np
 from .transform import matrix_to_quat, quat_to_matrix
 
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
+MAX_IMAGE_SIZE = 16384  # pixels a side; the backend refuses larger views (core/request.py)
 
 
 class CameraFormatError(ValueError):
@@ -81,21 +82,56 @@ def _c2w(rotation: np.ndarray, center: np.ndarray) -> np.ndarray:
 
 
 def image_stem(image_name: str) -> str:
-    """A camera's name: its image's file name without folder and extension."""
+    """A camera's file stem, the one name its masks, label maps and renders go by: its image's
+    file name without folders and extension (`images/view_000.png` -> `view_000`, COLMAP's
+    `cam0/0001.jpg` -> `0001`, `a.b.png` -> `a.b`). A mask file's own stem is found the same way.
+    "" when there is no file name in it (``, `..`, `images/`)."""
     base = PurePosixPath(str(image_name).replace("\\", "/")).name
-    return base.rsplit(".", 1)[0] if "." in base.strip(".") else base
+    stem = base.rsplit(".", 1)[0] if "." in base.strip(".") else base
+    return "" if stem in ("", ".", "..") else stem
 
 
 _stem = image_stem
 
 
+class CameraNameError(ValueError):
+    """Two cameras that masks, label maps and renders could not tell apart."""
+
+
+def by_stem(items, stem_of, label_of=str) -> dict:
+    """{file stem: item}; two items with one stem (cam0/0001.jpg and cam1/0001.jpg) are refused, naming both."""
+    out: dict = {}
+    for item in items:
+        stem = stem_of(item)
+        if stem in out:
+            raise CameraNameError(
+                f"cameras {label_of(out[stem])!r} and {label_of(item)!r} share the file stem '{stem}', which names their "
+                "masks, label maps and renders: give their images different file names"
+            )
+        out[stem] = item
+    return out
+
+
+def pixel_count(value, what: str) -> int:
+    """A whole number of pixels from a camera file (128 or 128.0; not 128.7, not true)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{what} must be a whole number of pixels, not {value!r}")
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(f"{what} must be a whole number of pixels, not {value!r}")
+    return int(number)
+
+
 def _finish(path, cameras: list[Camera]) -> list[Camera]:
     if not cameras:
         raise CameraFormatError(path, "holds no cameras")
-    names = [c.name for c in cameras]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise CameraFormatError(path, f"several cameras share the image name(s) {', '.join(duplicates[:5])}")
+    for cam in cameras:
+        if not cam.name:
+            raise CameraFormatError(path, f"camera image name {cam.image_name!r} has no file name")
+    try:
+        by_stem(cameras, lambda c: c.name, lambda c: c.image_name)
+    except CameraNameError as err:
+        raise CameraFormatError(path, str(err)) from None
     for cam in cameras:
         if not np.all(np.isfinite(cam.world_to_camera)) or not all(
             math.isfinite(v) for v in (cam.fx, cam.fy, cam.cx, cam.cy)
@@ -103,6 +139,10 @@ def _finish(path, cameras: list[Camera]) -> list[Camera]:
             raise CameraFormatError(path, f"camera '{cam.name}' has NaN or Inf values")
         if cam.fx <= 0 or cam.fy <= 0 or cam.width <= 0 or cam.height <= 0:
             raise CameraFormatError(path, f"camera '{cam.name}' has a non-positive focal length or size")
+        if cam.width > MAX_IMAGE_SIZE or cam.height > MAX_IMAGE_SIZE:
+            raise CameraFormatError(
+                path, f"camera '{cam.name}' is {cam.width}x{cam.height} pixels; at most {MAX_IMAGE_SIZE} a side is supported"
+            )
         rotation = cam.world_to_camera[:3, :3]
         if np.abs(rotation @ rotation.T - np.eye(3)).max() > 1e-2 or np.linalg.det(rotation) <= 0:
             raise CameraFormatError(path, f"camera '{cam.name}' has a rotation that is scaled, sheared or mirrored")
@@ -117,6 +157,10 @@ def _read_json(path: Path):
 
 
 _ENTRY_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+NOT_A_CAMERA_FILE = (
+    "is neither a 3DGS cameras.json (a list of cameras with img_name, width, height, position, rotation, fx, fy) "
+    "nor a transforms.json (an object with a 'frames' list)"
+)
 
 
 def read_cameras_json(path) -> list[Camera]:
@@ -124,11 +168,11 @@ def read_cameras_json(path) -> list[Camera]:
     path = Path(path)
     entries = _read_json(path)
     if not isinstance(entries, list):
-        raise CameraFormatError(path, "expected a list of cameras (3DGS cameras.json)")
+        raise CameraFormatError(path, NOT_A_CAMERA_FILE)
     cameras = []
     for index, entry in enumerate(entries):
         try:
-            width, height = int(entry["width"]), int(entry["height"])
+            width, height = pixel_count(entry["width"], "width"), pixel_count(entry["height"], "height")
             rotation = np.array(entry["rotation"], dtype=np.float64).reshape(3, 3)
             center = np.array(entry["position"], dtype=np.float64).reshape(3)
             image = str(entry.get("img_name", entry.get("id", index)))
@@ -190,7 +234,7 @@ def read_transforms_json(path) -> list[Camera]:
     path = Path(path)
     meta = _read_json(path)
     if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list):
-        raise CameraFormatError(path, "expected an object with a 'frames' list (transforms.json)")
+        raise CameraFormatError(path, NOT_A_CAMERA_FILE)
     cameras = []
     for index, frame in enumerate(meta["frames"]):
         try:
@@ -200,7 +244,7 @@ def read_transforms_json(path) -> list[Camera]:
                 raise CameraFormatError(path, f"camera model {model} is not a pinhole camera (undistort the images first)")
             image = str(frame["file_path"])
             if "w" in merged and "h" in merged:
-                width, height = int(merged["w"]), int(merged["h"])
+                width, height = pixel_count(merged["w"], "w"), pixel_count(merged["h"], "h")
             else:
                 found = _frame_image(path.parent, image)
                 size = image_size(found) if found else None

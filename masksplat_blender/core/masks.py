@@ -1,8 +1,9 @@
 """Masks: one channel at the camera's resolution (1 = object, 0 = not), from files or painting.
 
 From an RGB(A) image the channel is the mean of RGB, times alpha when there is one.
-Files are matched to cameras by the camera's image name without its extension, with any
-image extension (`0001.png` for the camera of `0001.jpg`).
+Files are matched to cameras by file stem (core.cameras.image_stem: the camera's image
+name without folders and extension), with any image extension (`0001.png` for the camera
+of `images/0001.jpg`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from .cameras import image_stem
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".bmp", ".webp")
 
@@ -35,7 +38,7 @@ def mask_from_pixels(pixels: np.ndarray) -> np.ndarray:
 
 
 def match_mask_files(folder, camera_names) -> dict[str, Path]:
-    """{camera name: mask file}. Two files for one camera is an error; cameras without a
+    """{camera file stem: mask file}. Two files for one camera is an error; cameras without a
     file are simply absent (the caller reports them); files for no camera are ignored."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -43,8 +46,9 @@ def match_mask_files(folder, camera_names) -> dict[str, Path]:
     wanted = set(camera_names)
     found: dict[str, list[Path]] = {}
     for path in sorted(folder.iterdir()):
-        if path.suffix.lower() in IMAGE_EXTENSIONS and path.stem in wanted:
-            found.setdefault(path.stem, []).append(path)
+        stem = image_stem(path.name)
+        if path.suffix.lower() in IMAGE_EXTENSIONS and stem in wanted:
+            found.setdefault(stem, []).append(path)
     doubles = {name: paths for name, paths in found.items() if len(paths) > 1}
     if doubles:
         name, paths = next(iter(sorted(doubles.items())))

@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cameras import MAX_IMAGE_SIZE
 from .votes import MODES, TWO_CLASS
 
 VERSION = 1
@@ -59,7 +60,6 @@ GAUSSIAN_ARRAYS = {"means": (3,), "quats": (4,), "log_scales": (3,), "opacity_lo
 MAX_LABELS = 33  # background + 32 parts
 MAX_FEATURE_SIZE = 1792  # 128 x 128 patches; the paper uses 896
 MAX_SOURCES = 64
-MAX_IMAGE_SIZE = 16384
 
 # File names in a request folder. Per-view and per-source files are numbered_name(prefix, i).
 HEADER_FILE = "header.json"

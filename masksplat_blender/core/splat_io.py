@@ -8,11 +8,12 @@ untouched Gaussians are written back bit for bit. numpy only (1.26 and 2), no bp
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .outputs import atomic_file
 
 SH_C0 = 0.28209479177387814
 REQUIRED = (
@@ -28,6 +29,7 @@ PLY_TYPES = {
 }  # fmt: skip
 PLY_NAMES = {"i1": "char", "u1": "uchar", "i2": "short", "u2": "ushort", "i4": "int", "u4": "uint", "f4": "float", "f8": "double"}
 MAX_HEADER = 1 << 20
+HEADER_ENCODING = ("utf-8", "surrogateescape")  # any bytes in a name or comment survive a round trip
 
 
 class SplatFileError(ValueError):
@@ -94,6 +96,10 @@ class SplatData:
         """[N, (d+1)^2, 3] float32 SH coefficients, DC first."""
         return np.concatenate([self.f_dc()[:, None, :], self.f_rest()], axis=1)
 
+    def gaussian_arrays(self) -> dict[str, np.ndarray]:
+        """The backend's geometry arrays (core.request): means, wxyz quats, log_scales, opacity_logits."""
+        return {"means": self.means(), "quats": self.quats_wxyz(), "log_scales": self.log_scales(), "opacity_logits": self.opacity_logits()}
+
     def colors_rgb(self) -> np.ndarray:
         """[N, 3] float32 view-independent colour 0.5 + C0 * f_dc (not clamped)."""
         return (0.5 + SH_C0 * self.f_dc()).astype(np.float32)
@@ -122,11 +128,14 @@ def _parse_header(path: Path, raw: bytes) -> _Header:
     if not raw.startswith(b"ply") or end < 0:
         if not raw.startswith(b"ply"):
             raise SplatFileError(path, "not a PLY file (it does not start with 'ply')")
+        if len(raw) >= MAX_HEADER:
+            raise SplatFileError(path, f"the PLY header is longer than {MAX_HEADER >> 20} MiB (no 'end_header' in it); not a splat file?")
         raise SplatFileError(path, "PLY header has no 'end_header' line")
     newline = raw.find(b"\n", end)
     if newline < 0:
         raise SplatFileError(path, "PLY header is not terminated by a newline")
-    lines = raw[:end].decode("ascii", errors="replace").replace("\r", "").split("\n")
+    # Names are bytes to PLY: kept exactly (HEADER_ENCODING) so export writes them back byte for byte.
+    lines = raw[:end].decode(*HEADER_ENCODING).replace("\r", "").split("\n")
     byte_order, elements, comments = None, [], []
     for line in lines[1:]:
         words = line.split()
@@ -250,17 +259,30 @@ def _finite_mask(path: Path, vertices: np.ndarray) -> np.ndarray:
     return ok
 
 
+def _zero_rotation(vertices: np.ndarray) -> np.ndarray:
+    """True for Gaussians whose rotation quaternion is all zeros: no orientation, nothing to render."""
+    zero = np.ones(vertices.shape[0], dtype=bool)
+    for name in ("rot_0", "rot_1", "rot_2", "rot_3"):
+        zero &= vertices[name] == 0
+    return zero
+
+
 def _drop_invalid(path: Path, data: SplatData, drop_invalid: bool) -> SplatData:
-    ok = _finite_mask(path, data.vertices)
+    finite = _finite_mask(path, data.vertices)
+    ok = finite & ~_zero_rotation(data.vertices)
     bad = int(ok.size - np.count_nonzero(ok))
     if bad == 0:
         return data
+    nonfinite = int(finite.size - np.count_nonzero(finite))
+    flat = bad - nonfinite
+    what = " and ".join(
+        ([f"{nonfinite:,} Gaussians have NaN or Inf values"] if nonfinite else [])
+        + ([f"{flat:,} {'Gaussians have' if not nonfinite else 'have'} a zero rotation (rot_0..rot_3 all 0)"] if flat else [])
+    )  # fmt: skip
     if not drop_invalid:
-        raise SplatFileError(
-            path, f"{bad:,} Gaussians have NaN or Inf values; tick 'Drop Invalid Gaussians' to drop them"
-        )
+        raise SplatFileError(path, f"{what}; tick 'Drop Invalid Gaussians' to drop them")
     if bad == ok.size:
-        raise SplatFileError(path, "every Gaussian has NaN or Inf values")
+        raise SplatFileError(path, f"every Gaussian is invalid: {what}")
     data.vertices = data.vertices[ok]
     data.n_dropped = bad
     return data
@@ -298,6 +320,8 @@ def read_ply(path, drop_invalid: bool = False) -> SplatData:
     # Mapped, not read: import copies straight from the page cache into Blender.
     vertices = np.memmap(path, dtype=dtype, mode="r", offset=header.size, shape=(count,))
     data = SplatData(vertices, sh_degree, str(path), header.byte_order, header.comments)
+    if file_size > needed:
+        data.warnings.append(f"{file_size - needed:,} bytes after the {count:,} Gaussians are not part of the splat data and were ignored")
     wide = [name for name in names if dtype.fields[name][0].kind == "f" and dtype.fields[name][0].itemsize == 8]
     if wide:
         data.warnings.append(
@@ -370,7 +394,7 @@ def _header_for(dtype: np.dtype, byte_order: str, comments, count: int) -> bytes
         code = dtype.fields[name][0]
         lines.append(f"property {PLY_NAMES[code.kind + str(code.itemsize)]} {name}")
     lines.append("end_header")
-    return ("\n".join(lines) + "\n").encode("ascii")
+    return ("\n".join(lines) + "\n").encode(*HEADER_ENCODING)
 
 
 def write_ply(path, data: SplatData, keep: np.ndarray | None = None) -> None:
@@ -398,18 +422,8 @@ def _write_atomically(path: Path, write) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise SplatFileError(path, f"folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as handle:
+        write(handle)
 
 
 def write_ply_columns(path, dtype: np.dtype, columns: dict, byte_order: str = "<", comments=(),

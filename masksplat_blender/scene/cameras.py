@@ -20,7 +20,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..core.cameras import Camera, image_stem
+from ..core.cameras import Camera, by_stem, image_stem
 
 BLENDER_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: Blender looks down -Z with +Y up
 SENSOR_WIDTH = 36.0
@@ -157,6 +157,19 @@ def _blender_intrinsics(data, width: int, height: int, aspect_x: float, aspect_y
     )
 
 
+def camera_stem(obj: bpy.types.Object) -> str:
+    """The file stem a Blender camera's masks, label maps and renders go by (core.cameras.image_stem):
+    its image's, for an imported camera; its object name, for a camera placed in Blender."""
+    stored = stored_intrinsics(obj)
+    image_name = stored["image_name"] if stored is not None else ""
+    return image_stem(image_name) or obj.name
+
+
+def cameras_by_stem(objects) -> dict[str, bpy.types.Object]:
+    """{file stem: camera object}; two cameras with one stem are refused, naming both."""
+    return by_stem(objects, camera_stem, lambda obj: obj.name)
+
+
 def camera_from_object(obj: bpy.types.Object, scene: bpy.types.Scene | None = None) -> Camera:
     """The OpenCV model of any perspective Blender camera, imported or placed by the user.
 
@@ -200,10 +213,9 @@ def camera_from_object(obj: bpy.types.Object, scene: bpy.types.Scene | None = No
         ):
             w2c = remembered
 
-    image_name = stored["image_name"] if stored is not None and stored["image_name"] else obj.name
     return Camera(
-        name=image_stem(image_name) if stored is not None and stored["image_name"] else obj.name,
-        image_name=image_name,
+        name=camera_stem(obj),
+        image_name=stored["image_name"] if stored is not None and stored["image_name"] else obj.name,
         world_to_camera=w2c,
         fx=intrinsics[0],
         fy=intrinsics[1],

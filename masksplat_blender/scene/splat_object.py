@@ -1,8 +1,12 @@
 """Splat objects: a vertices-only mesh whose point attributes carry every PLY property.
 
 Positions live in Blender's own `position` (so Blender's tools move them); every other
-PLY property is a point attribute of the same name. The file layout (names, types, byte
-order) is kept on the object so export writes back exactly what was read.
+PLY property is a point attribute of the same name. A name Blender cannot hold as a
+point attribute of its own (longer than Blender allows, not UTF-8, one of Blender's
+built-in attributes such as `position`, `sharp_face` or `.select_vert`, or one MaskSplat
+writes itself, such as `ms_fg`) gets an attribute named `ply_<index>_<name>` instead;
+the file layout (names, types, byte order, and that name map) is kept on the object so
+export writes back exactly what was read.
 All transfers go through `foreach_get`/`foreach_set` on whole arrays: no Python loop
 over vertices.
 """
@@ -20,6 +24,13 @@ from ..core.transform import apply_transform_to_vertices
 from . import display
 
 POSITION_FIELDS = ("x", "y", "z")
+MAX_ATTRIBUTE_NAME = 63  # bytes; Blender 4.2 holds 63, later versions 67
+# Blender's own mesh attributes: a PLY property of one of these names would be taken as (or refused for) it.
+BLENDER_ATTRIBUTES = {
+    "position", "material_index", "sharp_face", "sharp_edge", "crease_vert", "crease_edge",
+    "bevel_weight_vert", "bevel_weight_edge", "custom_normal", "uv_seam", "normal",
+}  # fmt: skip
+OWN_PREFIX, OWN_KEPT = "ms_", ("ms_label",)  # MaskSplat writes ms_* (votes, labels); ms_label round-trips on purpose
 
 # Import-time turns from a file's up axis to Blender's Z up (object rotations, not data
 # changes): export undoes them, so only what the user did in Blender is baked.
@@ -58,13 +69,51 @@ def _from_attribute_values(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return values
 
 
+def _holds(name: str) -> bool:
+    """Whether a PLY property can be a point attribute of the same name."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # bytes that are not UTF-8 (kept as surrogates)
+        return False
+    return (
+        0 < size <= MAX_ATTRIBUTE_NAME and not name.startswith(".") and name not in BLENDER_ATTRIBUTES
+        and (not name.startswith(OWN_PREFIX) or name in OWN_KEPT)
+    )  # fmt: skip
+
+
+def attribute_names(fields) -> dict[str, str]:
+    """{PLY property: attribute name} for the properties that need another name (see the module
+    docstring); every other property keeps its own. Names never collide."""
+    taken = set(fields)
+    mapped = {}
+    for index, field in enumerate(fields):
+        if field in POSITION_FIELDS or _holds(field):
+            continue
+        safe = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in field).strip("_")
+        name, extra = f"ply_{index}_{safe}"[:MAX_ATTRIBUTE_NAME], 0
+        while name in taken:
+            extra += 1
+            name = f"ply_{index}_{extra}"
+        mapped[field] = name
+        taken.add(name)
+    return mapped
+
+
+def attribute_name(layout: dict, field: str) -> str:
+    """The point attribute that holds PLY property `field` of an object with this layout."""
+    return layout.get("attributes", {}).get(field, field)
+
+
 def layout_of(data: SplatData, axes: str = "FILE") -> dict:
-    """What export needs to rebuild the file: field names and exact dtypes, byte order, comments."""
+    """What export needs to rebuild the file: field names and exact dtypes, byte order, comments,
+    and the attribute of each property whose name Blender cannot hold."""
+    names = data.vertices.dtype.names
     return {
-        "fields": [[name, data.vertices.dtype.fields[name][0].str] for name in data.vertices.dtype.names],
+        "fields": [[name, data.vertices.dtype.fields[name][0].str] for name in names],
         "byte_order": data.byte_order,
         "comments": list(data.comments),
         "axes": axes,
+        "attributes": attribute_names(names),
     }
 
 
@@ -77,6 +126,7 @@ def create_splat_object(
     """
     vertices = data.vertices
     n = int(vertices.shape[0])
+    layout = layout_of(data, axes)
     mesh = bpy.data.meshes.new(name)
     obj = None
     try:
@@ -89,7 +139,7 @@ def create_splat_object(
                 if field == POSITION_FIELDS[-1]:
                     mesh.attributes["position"].data.foreach_set("vector", positions.ravel())
                 continue
-            attribute = mesh.attributes.new(field, _attribute_type(column.dtype), "POINT")
+            attribute = _new_attribute(mesh, attribute_name(layout, field), field, _attribute_type(column.dtype))
             attribute.data.foreach_set("value", _to_attribute_values(column))
         del positions
         mesh.update()
@@ -98,7 +148,7 @@ def create_splat_object(
         props.is_splat = True
         props.source_path = data.source
         props.sh_degree = data.sh_degree
-        props.layout_json = json.dumps(layout_of(data, axes))
+        props.layout_json = json.dumps(layout)
         obj.matrix_world = Matrix(AXES_MATRICES[axes].tolist())
         collection.objects.link(obj)
         display.setup_display(obj)
@@ -108,6 +158,17 @@ def create_splat_object(
         bpy.data.meshes.remove(mesh)
         raise
     return obj
+
+
+def _new_attribute(mesh, name: str, field: str, data_type: str):
+    """A new point attribute called exactly `name`; refused with the property's name where
+    this Blender will not hold it (a name it keeps for itself that MaskSplat does not know)."""
+    attribute = mesh.attributes.new(name, data_type, "POINT")
+    if attribute is None or attribute.name != name:
+        if attribute is not None:
+            mesh.attributes.remove(attribute)
+        raise SplatObjectError(f"PLY property '{field}' cannot be stored as a Blender attribute named '{name}'")
+    return attribute
 
 
 def is_splat_object(obj: bpy.types.Object | None) -> bool:
@@ -132,7 +193,7 @@ def splat_columns_from_object(obj: bpy.types.Object) -> tuple[np.dtype, dict[str
     for field in dtype.names:
         if field in POSITION_FIELDS:
             continue
-        attribute = mesh.attributes.get(field)
+        attribute = mesh.attributes.get(attribute_name(layout, field))
         if attribute is None:
             raise SplatObjectError(f"'{obj.name}' lost its '{field}' attribute; it cannot be written as a splat file")
         values = np.empty(n, dtype=np.float32 if attribute.data_type == "FLOAT" else np.int32)

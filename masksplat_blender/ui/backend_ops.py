@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import bpy
 from bpy.props import EnumProperty
 
 from .. import client
-from .preferences import ADDON_PACKAGE, get_preferences
-
-
-def managed_venv() -> Path:
-    """MaskSplat's own backend environment, in the extension's user folder (or Blender's
-    config folder when the add-on runs from a checkout rather than as an extension)."""
-    try:
-        base = bpy.utils.extension_path_user(ADDON_PACKAGE, create=True)
-    except ValueError:
-        base = bpy.utils.user_resource("CONFIG", path="masksplat")
-    return client.managed_venv_dir(base)
+from ..scene.settings import backend_settings, managed_venv
+from .reports import report_error
 
 
 def backend_python(context=None) -> tuple[str, str]:
-    """The Python that runs the backend (preferences, managed venv, or this Python)."""
-    prefs = get_preferences(context)
-    return client.find_backend_python(prefs.backend_python if prefs else None, managed_venv())
+    """The Python that runs the backend (environment, preferences, managed venv, or this Python) and how it was found."""
+    settings = backend_settings(context)
+    return client.find_backend_python(settings["preferred_python"], settings["managed_venv"])
 
 
 # Device choice of every operator that runs the backend.
@@ -40,11 +30,15 @@ DEVICE_ITEMS = (
 def backend_client(context=None, device: str | None = None) -> client.BackendClient:
     """The shared warm backend, on `device` or (None or "PREFERENCES", see DEVICE_ITEMS) the
     one chosen in the preferences."""
-    prefs = get_preferences(context)
-    python, _ = backend_python(context)
-    if device in (None, "PREFERENCES"):
-        device = prefs.device if prefs else "auto"
-    return client.get_client(python, device)
+    return client.backend_for(device, **backend_settings(context))
+
+
+def network_allowed(operator, what: str) -> bool:
+    """Blender's online access, checked where the network is used; reports when it is off."""
+    if bpy.app.online_access:
+        return True
+    report_error(operator, client.BackendError("offline", client.OFFLINE_MESSAGE.format(what)))
+    return False
 
 
 class MASKSPLAT_OT_install_backend(bpy.types.Operator):
@@ -59,18 +53,22 @@ class MASKSPLAT_OT_install_backend(bpy.types.Operator):
         default="cpu",
     )
 
+    def _install(self, progress=None) -> client.InstallResult:
+        return client.install_backend_venv(managed_venv(), self.flavour, progress, allow_network=bpy.app.online_access)
+
     def invoke(self, context, event):
-        if not bpy.app.online_access:
-            self.report({"ERROR"}, "Online access is off: allow it in Preferences > System > Network to install the backend")
+        if not network_allowed(self, "install the backend"):
             return {"CANCELLED"}
-        self._state = {"done": False, "error": None, "step": ""}
-        folder = managed_venv()
+        self._state = {"done": False, "error": None, "step": "", "result": None}
+
+        def progress(step, total, text):
+            self._state["step"] = f"step {step + 1} of {total}: {text}"
 
         def work():
             try:
-                client.install_backend_venv(folder, self.flavour, lambda i, what: self._state.update(step=what))
+                self._state["result"] = self._install(progress)
             except Exception as err:  # noqa: BLE001 - reported to the user below
-                self._state["error"] = str(err)
+                self._state["error"] = err
             self._state["done"] = True
 
         threading.Thread(target=work, daemon=True).start()
@@ -81,25 +79,48 @@ class MASKSPLAT_OT_install_backend(bpy.types.Operator):
     def modal(self, context, event):
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        context.workspace.status_text_set(f"Installing MaskSplat backend: {self._state['step']}")
+        context.workspace.status_text_set(f"Installing MaskSplat backend, {self._state['step']}")
         if not self._state["done"]:
             return {"RUNNING_MODAL"}
         context.window_manager.event_timer_remove(self._timer)
         context.workspace.status_text_set(None)
-        if self._state["error"]:
-            self.report({"ERROR"}, self._state["error"])
-            return {"CANCELLED"}
-        client.shutdown_client()
-        self.report({"INFO"}, f"MaskSplat backend installed in {managed_venv()}")
-        return {"FINISHED"}
+        if self._state["error"] is not None:
+            return report_error(self, self._state["error"])
+        return self._finished(self._state["result"])
 
     def execute(self, context):
-        client.install_backend_venv(managed_venv(), self.flavour)
+        if not network_allowed(self, "install the backend"):
+            return {"CANCELLED"}
+        try:
+            result = self._install()
+        except (client.BackendError, OSError, ValueError) as err:
+            return report_error(self, err)
+        return self._finished(result)
+
+    def _finished(self, result: client.InstallResult) -> set:
+        client.shutdown_client()
+        for warning in result.warnings:
+            self.report({"WARNING"}, warning)
+        self.report({"INFO"}, f"MaskSplat backend installed: {result.python}" + "".join(f"; {n}" for n in result.notes))
         return {"FINISHED"}
+
+
+def describe_backend(python: str, how: str, info: dict) -> str:
+    """One line: which Python, torch and the CUDA it was built for, the device, gsplat's state."""
+    torch = f"torch {info.get('torch')}" if info.get("torch") else "no torch"
+    built = f" (CUDA {info['torch_cuda']})" if info.get("torch_cuda") else " (CPU build)" if info.get("torch") else ""
+    device = "a CUDA device" if info.get("cuda") else "no CUDA device"
+    if not info.get("gsplat"):
+        gsplat = "no gsplat"
+    elif info.get("gsplat_prebuilt"):
+        gsplat = "gsplat prebuilt"
+    else:
+        gsplat = "gsplat compiles on first use (needs the CUDA toolkit and a C++ compiler)"
+    return f"Backend: {python} ({how}); {torch}{built}, {device}, {gsplat}, numba {'yes' if info.get('numba') else 'no'}"
 
 
 class MASKSPLAT_OT_check_backend(bpy.types.Operator):
-    """Start the backend and report which Python, torch and device it uses"""
+    """Start the backend and report which Python, torch, CUDA and gsplat it uses"""
 
     bl_idname = "masksplat.check_backend"
     bl_label = "Check Backend"
@@ -110,14 +131,8 @@ class MASKSPLAT_OT_check_backend(bpy.types.Operator):
             backend = backend_client(context)
             backend.start()
         except client.BackendError as err:
-            self.report({"ERROR"}, str(err))
-            return {"CANCELLED"}
-        info = backend.info
-        self.report(
-            {"INFO"},
-            f"Backend: {python} ({how}), torch {info.get('torch')}, CUDA {'yes' if info.get('cuda') else 'no'}, "
-            f"gsplat {'yes' if info.get('gsplat') else 'no'}",
-        )
+            return report_error(self, err)
+        self.report({"INFO"}, describe_backend(python, how, backend.info))
         return {"FINISHED"}
 
 

@@ -7,6 +7,7 @@ from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..scene import io as scene_io
+from .reports import report_error
 
 AXES_ITEMS = (
     ("FILE", "As in File", "Keep the file's coordinates"),
@@ -35,8 +36,7 @@ class MASKSPLAT_OT_import_splats(bpy.types.Operator, ImportHelper):
         try:
             obj, report = scene_io.import_splats(context, self.filepath, drop_invalid=self.drop_invalid, axes=self.axes)
         except (OSError, ValueError) as err:
-            self.report({"ERROR"}, str(err))
-            return {"CANCELLED"}
+            return report_error(self, err)
         for line in report.warnings:
             self.report({"WARNING"}, line)
         self.report({"INFO"}, report.summary)
@@ -83,8 +83,7 @@ class MASKSPLAT_OT_export_splats(bpy.types.Operator, ExportHelper):
                 obj, self.filepath, apply_transform=self.apply_transform, which=self.gaussians, label_property=self.label_property
             )
         except (OSError, ValueError) as err:
-            self.report({"ERROR"}, str(err))
-            return {"CANCELLED"}
+            return report_error(self, err)
         self.report({"INFO"}, summary)
         return {"FINISHED"}
 
@@ -111,8 +110,7 @@ class MASKSPLAT_OT_import_cameras(bpy.types.Operator, ImportHelper):
                 context, self.filepath, axes=self.axes, assign_to_active=self.assign_to_active
             )
         except (OSError, ValueError) as err:
-            self.report({"ERROR"}, str(err))
-            return {"CANCELLED"}
+            return report_error(self, err)
         self.report({"INFO"}, f"Imported {count} cameras into '{collection.name}'")
         return {"FINISHED"}
 

@@ -16,6 +16,7 @@ from ..scene.selection import scene_cameras, with_occluders, world_gaussians, wo
 from .backend_ops import DEVICE_ITEMS, backend_client
 from .modal import BackgroundWork, interactive
 from .preferences import get_preferences
+from .reports import report_error
 from .selection_ops import _ObjectMode, _splat_poll, missing_note, read_camera_files
 
 
@@ -116,7 +117,7 @@ class MASKSPLAT_OT_compute_labels(BackgroundWork, bpy.types.Operator):
                 self._plan = scene_labels.LabelPlan(obj, context.scene)
             backend = backend_client(context, self.device)
         except (ValueError, BackendError) as err:
-            self.report({"ERROR"}, str(err))
+            report_error(self, err)
             return False
         self._compute = lambda arrays, cams, masks, progress, cancel: compute_votes(
             backend, arrays, cams, masks, mode="labels", progress=progress, cancel_check=cancel
@@ -286,7 +287,7 @@ class MASKSPLAT_OT_transfer_labels(BackgroundWork, bpy.types.Operator):
             self._source_names = [cam.name for cam in source_objs]
             self._backend = backend_client(context, self.device)
         except (ValueError, BackendError, OSError) as err:
-            self.report({"ERROR"}, str(err))
+            report_error(self, err)
             return False
         self._model, self._cache_dir = bpy.path.abspath(model) if Path(bpy.path.abspath(model)).exists() else model, cache_dir
         return True
@@ -355,20 +356,18 @@ class MASKSPLAT_OT_download_model(bpy.types.Operator):
 
     def execute(self, context):
         from ..client import download_model
-        from .backend_ops import backend_python
+        from .backend_ops import backend_python, network_allowed
 
-        if not bpy.app.online_access:
-            self.report({"ERROR"}, "Online access is off: allow it in Preferences > System > Network to download the model")
+        if not network_allowed(self, "download the model"):
             return {"CANCELLED"}
         if not self.folder:
             self.report({"ERROR"}, "choose a folder for the model")
             return {"CANCELLED"}
         try:
             python, _ = backend_python(context)
-            download_model(python, self.model_id, bpy.path.abspath(self.folder))
+            download_model(python, self.model_id, bpy.path.abspath(self.folder), allow_network=bpy.app.online_access)
         except (BackendError, OSError, ValueError) as err:
-            self.report({"ERROR"}, str(err))
-            return {"CANCELLED"}
+            return report_error(self, err)
         prefs = get_preferences(context)
         if prefs is not None:
             prefs.feature_model = bpy.path.abspath(self.folder)

@@ -12,7 +12,8 @@ import threading
 
 import bpy
 
-from ..client import BackendCancelled, BackendError
+from ..core.errors import CANCELLED, outcome_of
+from .reports import report_cancel, report_error
 
 
 def interactive(context) -> bool:
@@ -32,13 +33,14 @@ class BackgroundWork:
             return {"CANCELLED"}
         try:
             result = self.work(lambda done, total: None, lambda: False)
-        except BackendCancelled:
-            self.report({"WARNING"}, f"{self.bl_label} cancelled; nothing changed")
-            return {"CANCELLED"}
-        except (BackendError, ValueError) as err:
-            self.report({"ERROR"}, str(err))
-            return {"CANCELLED"}
+        except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - every failure is reported with its kind
+            return self._failed(err)
         return self.finish(context, result)
+
+    def _failed(self, err: BaseException, cancelled: bool = False) -> set:
+        if cancelled or outcome_of(err) == CANCELLED:
+            return report_cancel(self, err)
+        return report_error(self, err)
 
     def invoke(self, context, event):
         if not interactive(context):
@@ -57,7 +59,7 @@ class BackgroundWork:
         def run():
             try:
                 state["result"] = self.work(progress, lambda: state["cancel"])
-            except (BackendError, ValueError) as err:
+            except BaseException as err:  # noqa: BLE001 - reported on the main thread by modal()
                 state["error"] = err
             state["finished"] = True
 
@@ -82,10 +84,6 @@ class BackgroundWork:
         wm.event_timer_remove(self._timer)
         wm.progress_end()
         error = state["error"]
-        if isinstance(error, BackendCancelled) or (state["cancel"] and error is not None):
-            self.report({"WARNING"}, f"{self.bl_label} cancelled; nothing changed")
-            return {"CANCELLED"}
         if error is not None:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
+            return self._failed(error, cancelled=state["cancel"])
         return self.finish(context, state["result"])

@@ -5,8 +5,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-# The extension's package name (bl_ext.<repo>.masksplat) is what Blender keys preferences by.
-ADDON_PACKAGE = __package__.rsplit(".", 1)[0]
+from ..scene.settings import ADDON_PACKAGE, addon_preferences
 
 
 class MaskSplatPreferences(bpy.types.AddonPreferences):
@@ -59,6 +58,4 @@ CLASSES = (MaskSplatPreferences,)
 
 
 def get_preferences(context=None) -> MaskSplatPreferences | None:
-    context = context or bpy.context
-    addon = context.preferences.addons.get(ADDON_PACKAGE)
-    return addon.preferences if addon else None
+    return addon_preferences(context)

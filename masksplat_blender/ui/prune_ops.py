@@ -7,12 +7,13 @@ import json
 import bpy
 from bpy.props import EnumProperty, FloatProperty, IntProperty
 
-from ..client import compute_votes, render_views
+from ..client import BackendError, compute_votes, render_views
 from ..core.prune import PruneError
 from ..scene.pruning import PrunePlan
 from ..scene.splat_object import is_splat_object, keep_vertices
 from .backend_ops import DEVICE_ITEMS, backend_client
 from .modal import BackgroundWork, interactive
+from .reports import report_error
 
 
 class MASKSPLAT_OT_prune_splats(BackgroundWork, bpy.types.Operator):
@@ -64,8 +65,8 @@ class MASKSPLAT_OT_prune_splats(BackgroundWork, bpy.types.Operator):
                 bpy.ops.object.mode_set(mode="OBJECT")
             self._plan = PrunePlan(obj, context.scene, self.cameras, self.orbit_views, self.orbit_size, self._criterion(), self.min_psnr)
             backend = backend_client(context, self.device)
-        except (ValueError, PruneError) as err:
-            self.report({"ERROR"}, str(err))
+        except (ValueError, PruneError, BackendError) as err:
+            report_error(self, err)
             return False
         self._compute = lambda arrays, cams, masks, cancel: compute_votes(backend, arrays, cams, masks, mode="labels", cancel_check=cancel)[0]
         self._render = lambda arrays, sh, cams: [rgb for rgb, _ in render_views(backend, arrays, sh, cams)]

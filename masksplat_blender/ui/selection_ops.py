@@ -12,10 +12,11 @@ from ..client import BackendError, compute_votes
 from ..core.masks import MaskError, check_mask_size, match_mask_files
 from ..scene import masks as scene_masks
 from ..scene import selection
-from ..scene.cameras import camera_resolution
+from ..scene.cameras import camera_resolution, cameras_by_stem
 from ..scene.splat_object import is_splat_object, keep_vertices
 from .backend_ops import DEVICE_ITEMS, backend_client
 from .modal import BackgroundWork
+from .reports import report_error
 
 
 def _splat_poll(context) -> bool:
@@ -57,7 +58,7 @@ class MASKSPLAT_OT_compute_selection(BackgroundWork, bpy.types.Operator):
                 self._plan = selection.VotePlan(obj, context.scene)
             backend = backend_client(context, self.device)
         except (ValueError, BackendError) as err:
-            self.report({"ERROR"}, str(err))
+            report_error(self, err)
             return False
         self._compute = lambda arrays, cams, masks, ignores, cancel: compute_votes(
             backend, arrays, cams, masks, ignores, cancel_check=cancel
@@ -200,8 +201,7 @@ class MASKSPLAT_OT_load_masks(bpy.types.Operator):
         try:
             loaded, missing = read_camera_files(context, context.active_object, self.directory, scene_masks.load_mask_file)
         except ValueError as err:
-            self.report({"ERROR"}, str(err))
-            return {"CANCELLED"}
+            return report_error(self, err)
         for cam, mask in loaded.items():
             scene_masks.set_camera_mask(cam, mask)
         self.report({"INFO"}, f"Loaded {len(loaded)} masks" + missing_note(missing))
@@ -215,7 +215,7 @@ def read_camera_files(context, obj, directory, read, what: str = "mask") -> tupl
     cameras = selection.scene_cameras(obj, context.scene)
     if not cameras:
         raise MaskError(f"'{obj.name}' has no cameras: import or add cameras first")
-    by_name = {cam.masksplat.image_name.rsplit(".", 1)[0] if cam.masksplat.image_name else cam.name: cam for cam in cameras}
+    by_name = cameras_by_stem(cameras)
     files = match_mask_files(Path(bpy.path.abspath(directory)), by_name)
     loaded = {}
     for name, path in files.items():
