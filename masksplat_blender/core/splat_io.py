@@ -388,6 +388,8 @@ def _format_of_file(path: Path) -> str:
         return "sog"
     if path.suffix.lower() == ".splat":
         return "splat"
+    if path.suffix.lower() == ".ply":
+        raise SplatFileError(path, "not a PLY file (it does not start with 'ply')")
     raise SplatFileError(
         path, "not a splat file: expected an INRIA or compressed PLY, SPZ, SOG (.sog, or a folder's meta.json) or .splat"
     )
