@@ -12,7 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 from conftest import data_file
-from synthetic import make_splat_data
+from synthetic import make_splat_data, tiny_sog
 
 from masksplat_blender.core import spz
 from masksplat_blender.core.compressed_ply import morton_order
@@ -249,63 +249,6 @@ def test_bad_compressed_plys(tmp_path):
 # --- SOG: images through Blender's own WebP encoder and decoder -------------------------------
 
 
-@pytest.fixture(scope="module")
-def webp():
-    """(encode(pixels [H, W, 4] uint8, path, lossless), decode) with Blender's image code."""
-    bpy = pytest.importorskip("bpy")
-    from masksplat_blender.scene.images import decode_webp
-
-    def encode(pixels, path, lossless=True):
-        height, width, _ = pixels.shape
-        image = bpy.data.images.new("webp", width, height, alpha=True)
-        image.colorspace_settings.name = "Non-Color"
-        image.alpha_mode = "CHANNEL_PACKED"
-        image.pixels.foreach_set((pixels[::-1].reshape(-1) / 255.0).astype(np.float32))
-        image.filepath_raw = str(path)
-        image.file_format = "WEBP"
-        image.save(filepath=str(path), quality=100 if lossless else 80)
-        bpy.data.images.remove(image)
-
-    return encode, decode_webp
-
-
-def _tiny_sog(folder, encode, count=5, width=4, height=2, lossy=None):
-    """A hand-made SOG: known codes in every image, so the decode can be checked by the spec."""
-    rng = np.random.default_rng(4)
-    texels = np.zeros((height * width, 4), np.uint8)
-
-    def image(name, rgba):
-        pixels = texels.copy()
-        pixels[:count] = rgba
-        encode(pixels.reshape(height, width, 4), folder / name, lossless=name != lossy)
-
-    codes = {
-        "means_l.webp": np.c_[rng.integers(0, 256, (count, 3)), np.full(count, 255)],
-        "means_u.webp": np.c_[rng.integers(0, 256, (count, 3)), np.full(count, 255)],
-        "quats.webp": np.c_[rng.integers(0, 256, (count, 3)), 252 + np.arange(count) % 4],
-        "scales.webp": np.c_[rng.integers(0, 256, (count, 3)), np.full(count, 255)],
-        "sh0.webp": np.c_[rng.integers(0, 256, (count, 3)), rng.integers(1, 256, count)],
-        "shN_labels.webp": np.c_[np.arange(count) % 2, np.zeros((count, 2)), np.full(count, 255)],
-    }
-    for name, rgba in codes.items():
-        image(name, rgba.astype(np.uint8))
-    palette = rng.integers(0, 256, (2 * 3, 4)).astype(np.uint8)  # 2 entries x 3 coefficients (degree 1)
-    palette[:, 3] = 255
-    row = np.zeros((1, 64 * 3, 4), np.uint8)
-    row[0, :6] = palette
-    encode(row, folder / "shN_centroids.webp")
-    books = {key: sorted(rng.normal(size=256).tolist()) for key in ("scales", "sh0", "shN")}
-    meta = {
-        "version": 2, "count": count,
-        "means": {"mins": [-1.0, -2.0, 0.0], "maxs": [1.0, 2.0, 0.5], "files": ["means_l.webp", "means_u.webp"]},
-        "scales": {"codebook": books["scales"], "files": ["scales.webp"]}, "quats": {"files": ["quats.webp"]},
-        "sh0": {"codebook": books["sh0"], "files": ["sh0.webp"]},
-        "shN": {"count": 2, "bands": 1, "codebook": books["shN"], "files": ["shN_centroids.webp", "shN_labels.webp"]},
-    }  # fmt: skip
-    (folder / "meta.json").write_text(json.dumps(meta))
-    return meta, codes, palette
-
-
 def _bundle(folder, out, leave_out=()):
     with zipfile.ZipFile(out, "w") as bundle:
         for file in sorted(folder.iterdir()):
@@ -317,7 +260,7 @@ def test_sog_decodes_by_the_spec_as_folder_meta_json_and_bundle(tmp_path, webp):
     encode, decode = webp
     folder = tmp_path / "scene"
     folder.mkdir()
-    meta, codes, palette = _tiny_sog(folder, encode)
+    meta, codes, palette = tiny_sog(folder, encode)
     _bundle(folder, tmp_path / "scene.sog")
     results = [read_splats(p, decode_webp=decode) for p in (folder, folder / "meta.json", tmp_path / "scene.sog")]
     assert results[0].vertices.tobytes() == results[1].vertices.tobytes() == results[2].vertices.tobytes()
@@ -346,7 +289,7 @@ def test_bad_sog_files_get_one_clear_error(tmp_path, webp, case):
     encode, decode = webp
     folder = tmp_path / "scene"
     folder.mkdir()
-    meta, codes, _ = _tiny_sog(folder, encode, lossy="scales.webp" if case == "lossy image" else None)
+    meta, codes, _ = tiny_sog(folder, encode, lossy="scales.webp" if case == "lossy image" else None)
     expected = {
         "no meta.json": "the bundle has no meta.json",
         "version 1": "SOG version 1 is not supported",
