@@ -14,7 +14,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,18 +83,9 @@ def client():
 @pytest.fixture(scope="session")
 def webp():
     """(encode(pixels [H, W, 4] uint8, path, lossless), decode) with Blender's image code."""
-    bpy = pytest.importorskip("bpy")
+    pytest.importorskip("bpy")
+    from synthetic import encode_webp
+
     from masksplat_blender.scene.images import decode_webp
 
-    def encode(pixels, path, lossless=True):
-        height, width, _ = pixels.shape
-        image = bpy.data.images.new("webp", width, height, alpha=True)
-        image.colorspace_settings.name = "Non-Color"
-        image.alpha_mode = "CHANNEL_PACKED"
-        image.pixels.foreach_set((pixels[::-1].reshape(-1) / 255.0).astype(np.float32))
-        image.filepath_raw = str(path)
-        image.file_format = "WEBP"
-        image.save(filepath=str(path), quality=100 if lossless else 80)
-        bpy.data.images.remove(image)
-
-    return encode, decode_webp
+    return encode_webp, decode_webp

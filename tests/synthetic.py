@@ -33,6 +33,26 @@ def make_splat_data(
     return SplatData(vertices, sh_degree, "", byte_order, ["made by tests/synthetic.py"])
 
 
+def encode_webp(pixels: np.ndarray, path, lossless: bool = True) -> None:
+    """Write [H, W, 4] uint8 (top row first) as WebP with Blender's encoder (quality 100 is lossless).
+
+    libwebp drops the colour of fully transparent texels, so keep alpha above 0 where colour matters.
+    """
+    import bpy
+
+    height, width, _ = pixels.shape
+    image = bpy.data.images.new("webp", width, height, alpha=True)
+    try:
+        image.colorspace_settings.name = "Non-Color"
+        image.alpha_mode = "CHANNEL_PACKED"
+        image.pixels.foreach_set((pixels[::-1].reshape(-1) / 255.0).astype(np.float32))
+        image.filepath_raw = str(path)
+        image.file_format = "WEBP"
+        image.save(filepath=str(path), quality=100 if lossless else 80)
+    finally:
+        bpy.data.images.remove(image)
+
+
 def tiny_sog(folder, encode, count=5, width=4, height=2, lossy=None):
     """A hand-made SOG: known codes in every image, so the decode can be checked by the spec."""
     rng = np.random.default_rng(4)
