@@ -485,7 +485,9 @@ def decode_table(count: int, sh_degree: int, fill, block: int = 8192) -> np.ndar
     """
     dtype = inria_dtype(sh_degree, normals=False)
     column = {name: i for i, name in enumerate(dtype.names)}
-    table = np.empty((count, len(dtype.names)), dtype=np.float32)
+    # zeros, not empty: calloc maps zero pages lazily, while a fresh np.empty of this size is
+    # madvised for huge pages and its first touch can stall in compaction (5x slower here).
+    table = np.zeros((count, len(dtype.names)), dtype=np.float32)
     for start in range(0, count, block):
         stop = min(start + block, count)
         fill(table[start:stop], start, stop, column)

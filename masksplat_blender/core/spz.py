@@ -70,28 +70,28 @@ def _stream_sizes(count: int, degree: int, version: int) -> list[int]:
     return [9 * count, count, 3 * count, 3 * count, (3 if version == 2 else 4) * count, 3 * _sh_count(degree) * count]
 
 
+def _errors_as_value_error(decompress, error):
+    def guarded(blob: bytes, size: int) -> bytes:
+        try:
+            return decompress(blob, size)
+        except error as err:
+            raise ValueError(str(err)) from None
+
+    return guarded
+
+
 def _stdlib_zstd():
     from compression import zstd  # Python 3.14+
 
-    def decompress(blob: bytes, size: int) -> bytes:
-        try:
-            return zstd.ZstdDecompressor().decompress(blob, max_length=size)
-        except zstd.ZstdError as err:
-            raise ValueError(str(err)) from None
-
-    return decompress
+    return _errors_as_value_error(lambda blob, size: zstd.ZstdDecompressor().decompress(blob, max_length=size), zstd.ZstdError)
 
 
 def _zstandard():
     import zstandard  # bundled with Blender from blender.org (and a dependency of the bpy module)
 
-    def decompress(blob: bytes, size: int) -> bytes:
-        try:
-            return zstandard.ZstdDecompressor().decompress(blob, max_output_size=size)
-        except zstandard.ZstdError as err:
-            raise ValueError(str(err)) from None
-
-    return decompress
+    return _errors_as_value_error(
+        lambda blob, size: zstandard.ZstdDecompressor().decompress(blob, max_output_size=size), zstandard.ZstdError
+    )
 
 
 def _libzstd():
@@ -286,22 +286,22 @@ def _unpack_rotations(packed: np.ndarray, version: int) -> np.ndarray:
         xyz = packed.reshape(count, 3).astype(np.float32) / np.float32(127.5) - np.float32(1.0)
         w = np.sqrt(np.maximum(np.float32(0.0), 1.0 - np.einsum("ij,ij->i", xyz, xyz)))
         return np.concatenate([w[:, None], xyz], axis=1)
-    word = packed.view("<u4").astype(np.uint32)
+    word = packed.view("<u4")
+    fields = np.stack([(word >> shift) & 1023 for shift in (0, 10, 20)], axis=1)  # last stored component first
+    values = _SMALLEST_THREE[fields]
     largest = (word >> 30).astype(np.intp)
-    xyzw = np.zeros((count, 4), dtype=np.float32)
-    total = np.zeros(count, dtype=np.float32)
-    rows = np.arange(count)
-    slot = np.full(count, 3, dtype=np.intp)  # the last stored component is the highest index
-    for _ in range(3):
-        slot -= slot == largest
-        value = np.float32(np.sqrt(0.5)) * (word & 511).astype(np.float32) / np.float32(511.0)
-        value = np.where((word >> 9) & 1, -value, value)
-        xyzw[rows, slot] = value
-        total += value * value
-        word >>= 10
-        slot -= 1
-    xyzw[rows, largest] = np.sqrt(np.maximum(np.float32(0.0), np.float32(1.0) - total))
+    # Stored components fill the three indices other than `largest`, highest index first.
+    slots = np.array([[3, 2, 1], [3, 2, 0], [3, 1, 0], [2, 1, 0]])[largest]
+    xyzw = np.empty((count, 4), dtype=np.float32)
+    rows = np.arange(count)[:, None]
+    xyzw[rows, slots] = values
+    xyzw[rows[:, 0], largest] = np.sqrt(np.maximum(np.float32(0.0), np.float32(1.0) - np.einsum("ij,ij->i", values, values)))
     return xyzw[:, [3, 0, 1, 2]]
+
+
+# 10-bit smallest-three field (sign bit 9, magnitude 0..511) -> float32 value, as the reference decodes it.
+_SMALLEST_THREE = np.float32(np.sqrt(0.5)) * (np.arange(1024) & 511).astype(np.float32) / np.float32(511.0)
+_SMALLEST_THREE[512:] *= -1
 
 
 def read_spz(path) -> SplatData:
