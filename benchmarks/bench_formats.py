@@ -7,7 +7,7 @@ The scene is the real SH3 sample (fruit_drops, 4,721 Gaussians) tiled on a grid 
 Gaussians. splat-transform writes .spz (version 4) and .compressed.ply from its PLY; MaskSplat
 writes .spz (version 3) and .compressed.ply. A 1M SH3 SOG needs splat-transform's k-means on
 a GPU (none here), so the SOG is the sample's own SOG (splat-transform, CPU k-means) with its
-texels tiled to --n through Blender's lossless WebP encoder, and its import is compared with
+texels tiled to --n (codes jittered by a step or two) through Blender's lossless WebP encoder, and its import is compared with
 the PLY import of exactly its Gaussians. Every MaskSplat case runs in a fresh process (best of
 --repeat, page cache warm); splat-transform converts each file to/from PLY once (node start
 included). Prints a table.
@@ -103,6 +103,7 @@ def tiled_sog(small_sog: Path, n: int, out: Path) -> None:
 
     from masksplat_blender.scene.images import decode_webp
 
+    rng = np.random.default_rng(0)
     folder = out.with_suffix(".parts")
     folder.mkdir(exist_ok=True)
     with zipfile.ZipFile(small_sog) as bundle:
@@ -118,7 +119,15 @@ def tiled_sog(small_sog: Path, n: int, out: Path) -> None:
             pixels = decode_webp(bundle.read(name), name)
             if name in per_gaussian:
                 texels = np.resize(pixels.reshape(-1, 4)[:count], (n, 4))
-                texels[:, 3] = np.maximum(texels[:, 3], 1)  # keep colour codes of opacity-0 texels through libwebp
+                # Jitter the codes by a step or two (labels: any palette entry) so that WebP meets
+                # no exact repeats, as in a real capture; the tag byte of quats stays valid.
+                jitter = rng.integers(-2, 3, (n, 3))
+                if name == meta["shN"]["files"][1]:
+                    label = rng.integers(0, meta["shN"]["count"], n)
+                    texels[:, 0], texels[:, 1] = label & 255, label >> 8
+                else:
+                    texels[:, :3] = np.clip(texels[:, :3].astype(np.int64) + jitter, 0, 255)
+                texels[:, 3] = np.maximum(texels[:, 3], 1)  # libwebp drops the colour of alpha-0 texels
                 pixels = np.zeros((height * width, 4), np.uint8)
                 pixels[:n] = texels
                 pixels = pixels.reshape(height, width, 4)
