@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -48,6 +49,7 @@ COLOR_SCALE = 0.15
 SH_BITS = (5, 4)  # degree-1 coefficients, then the rest (the reference encoder's defaults)
 MAX_RATIO = 1024  # refuse headers promising more than this many bytes per compressed byte
 MAX_EXTENSIONS = 1 << 20
+INFLATE_STEP = 4 << 20
 COORDINATE_EXTENSION = 0xADBE0003
 ANTIALIAS_COMMENT = "SplatRenderMode: mip"  # Brush's and splat-transform's PLY spelling
 # SPZ coordinate-system codes (spz::CoordinateSystem) -> axis directions of x, y, z.
@@ -164,29 +166,71 @@ def _check_count(path: Path, count: int, compressed_size: int) -> None:
         )
 
 
-def _read_legacy(path: Path, raw: bytes) -> tuple[tuple, list[bytes], bytes]:
+class _Inflation:
+    """Inflates the gzip body of a version 2/3 file on a thread into one buffer. Decoding waits
+    only for the bytes each block needs, so unpacking overlaps inflating (one gzip stream cannot
+    be split, and inflating alone takes as long as importing a PLY)."""
+
+    def __init__(self, path: Path, inflater, count: int, size: int, with_extensions: bool):
+        self.path, self.count, self.size = path, count, size
+        self.body = np.empty(size, dtype=np.uint8)
+        self.ready, self.done, self.error, self.extensions = 0, False, None, b""
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._run, args=(inflater, with_extensions), daemon=True)
+        self.thread.start()
+
+    def _run(self, inflater, with_extensions: bool) -> None:
+        try:
+            while self.ready < self.size:
+                chunk = inflater.decompress(inflater.unconsumed_tail, min(INFLATE_STEP, self.size - self.ready))
+                if not chunk:
+                    break
+                self.body[self.ready : self.ready + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+                with self.changed:
+                    self.ready += len(chunk)
+                    self.changed.notify_all()
+            if with_extensions and self.ready == self.size:
+                self.extensions = inflater.decompress(inflater.unconsumed_tail, MAX_EXTENSIONS)
+        except zlib.error as err:
+            self.error = err
+        finally:
+            with self.changed:
+                self.done = True
+                self.changed.notify_all()
+
+    def wait(self, end: int) -> None:
+        """Return once the first `end` bytes are there; raise if the file cannot give them."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.ready >= end or self.done)
+        if self.ready < end:
+            if self.error is not None:
+                raise SplatFileError(self.path, f"corrupt gzip data ({self.error})")
+            raise SplatFileError(
+                self.path, f"truncated: {self.count:,} Gaussians need {self.size:,} bytes, the file holds {self.ready:,}"
+            )
+
+    def extension_records(self) -> bytes:
+        self.wait(self.size)
+        self.thread.join()
+        if self.error is not None:
+            raise SplatFileError(self.path, f"corrupt gzip data ({self.error})")
+        return self.extensions
+
+
+def _read_legacy(path: Path, raw: bytes) -> tuple[tuple, _Inflation]:
     """Versions 2 and 3: one gzip stream of header + streams (+ extension records)."""
     inflater = zlib.decompressobj(wbits=31)
     try:
         head = inflater.decompress(raw, 16)
-        fields = _header_fields(path, head)
-        version, count, degree = fields[:3]
-        if version == 4:
-            raise SplatFileError(path, "a gzip-compressed SPZ cannot be version 4")
-        _check_count(path, count, len(raw))
-        sizes = _stream_sizes(count, degree, version)
-        body = inflater.decompress(inflater.unconsumed_tail, sum(sizes))
-        while len(body) < sum(sizes) and not inflater.eof and inflater.unconsumed_tail:
-            body += inflater.decompress(inflater.unconsumed_tail, sum(sizes) - len(body))
-        extensions = b""
-        if fields[4] & FLAG_EXTENSIONS:
-            extensions = inflater.decompress(inflater.unconsumed_tail, MAX_EXTENSIONS)
     except zlib.error as err:
         raise SplatFileError(path, f"corrupt gzip data ({err})") from None
-    if len(body) < sum(sizes):
-        raise SplatFileError(path, f"truncated: {count:,} Gaussians need {sum(sizes):,} bytes, the file holds {len(body):,}")
-    offsets = np.cumsum([0, *sizes])
-    return fields, [body[offsets[i] : offsets[i + 1]] for i in range(6)], extensions
+    fields = _header_fields(path, head)
+    version, count, degree = fields[:3]
+    if version == 4:
+        raise SplatFileError(path, "a gzip-compressed SPZ cannot be version 4")
+    _check_count(path, count, len(raw))
+    size = sum(_stream_sizes(count, degree, version))
+    return fields, _Inflation(path, inflater, count, size, bool(fields[4] & FLAG_EXTENSIONS))
 
 
 def _read_ngsp(path: Path, raw: bytes) -> tuple[tuple, list[bytes], bytes]:
@@ -309,17 +353,32 @@ def read_spz(path) -> SplatData:
     path = Path(path)
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        fields, streams, extensions = _read_legacy(path, raw)
+        fields, inflation = _read_legacy(path, raw)
+        sizes = _stream_sizes(fields[1], fields[2], fields[0])
+        starts = np.cumsum([0, *sizes])
+        streams = [inflation.body[starts[i] : starts[i + 1]] for i in range(6)]
+        wait, extension_records = inflation.wait, inflation.extension_records
     else:
-        fields, streams, extensions = _read_ngsp(path, raw)
+        fields, blobs, extensions = _read_ngsp(path, raw)
+        streams = [np.frombuffer(blob, dtype=np.uint8) for blob in blobs]
+        starts = None
+
+        def wait(end):
+            return None
+
+        def extension_records():
+            return extensions
+
     version, count, degree, fractional, flags = fields
-    positions, alphas, colours, scales, rotations, sh = (np.frombuffer(s, dtype=np.uint8) for s in streams)
+    positions, alphas, colours, scales, rotations, sh = streams
     step = np.float32(1.0 / (1 << fractional))
     colour_lut = (np.arange(256, dtype=np.float32) / np.float32(255.0) - np.float32(0.5)) / np.float32(COLOR_SCALE)
     sh_lut = (np.arange(256, dtype=np.float32) - np.float32(128.0)) / np.float32(128.0)
     m, width = _sh_count(degree), 3 if version == 2 else 4
 
     def fill(rows, a, b, column):
+        if starts is not None:  # the last bytes this block needs: its SH (or rotations)
+            wait(int(starts[5] + 3 * m * b) if m else int(starts[4] + width * b))
         n = b - a
         fixed = positions[9 * a : 9 * b].reshape(n, 3, 3).astype(np.int32)
         fixed = fixed[:, :, 0] | (fixed[:, :, 1] << 8) | (fixed[:, :, 2] << 16)
@@ -336,6 +395,7 @@ def read_spz(path) -> SplatData:
     comments = [f"converted from SPZ version {version} by MaskSplat"]
     if flags & FLAG_ANTIALIASED:
         comments.append(ANTIALIAS_COMMENT)
+    extensions = extension_records()
     system = _coordinate_system(path, extensions) if extensions else None
     if system not in (None, "RDF"):
         vertices = convert_frame(vertices, degree, system)
