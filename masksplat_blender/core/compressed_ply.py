@@ -103,14 +103,16 @@ def read_compressed_ply(path) -> SplatData:
     degree = _check_layout(path, elements)
     bounds = np.fromfile(path, dtype=elements["chunk"][1], count=elements["chunk"][0], offset=elements["chunk"][2])
     count, vertex_dtype, vertex_offset = elements["vertex"]
-    packed = np.fromfile(path, dtype=vertex_dtype, count=count, offset=vertex_offset)
+    # Mapped, not read: blocks copy straight from the page cache.
+    packed = np.memmap(path, dtype=vertex_dtype, mode="r", offset=vertex_offset, shape=(count,))
     words = {name: packed[name].astype(np.uint32) for name in PACKED}
     sh = None
     if degree:
         _, sh_dtype, sh_offset = elements["sh"]
-        sh = np.fromfile(path, dtype=np.uint8, count=count * sh_dtype.itemsize, offset=sh_offset).reshape(count, -1)
+        sh = np.memmap(path, dtype=np.uint8, mode="r", offset=sh_offset, shape=(count, sh_dtype.itemsize))
     lut = ((np.arange(256) + 0.5) / 256.0 - 0.5) * 8.0
     lut[0], lut[255] = -4.0, 4.0
+    lut = lut.astype(np.float32)
 
     def fill(rows, a, b, column):
         owner = np.arange(a, b) // CHUNK
@@ -128,7 +130,7 @@ def read_compressed_ply(path) -> SplatData:
         rows[:, column["opacity"]] = logits_from_alpha(_unorm(colour, 0, 8))
         rows[:, column["rot_0"] : column["rot_0"] + 4] = _unpack_rotations(words["packed_rotation"][a:b])
         if sh is not None:
-            rows[:, column["f_rest_0"] : column["f_rest_0"] + sh.shape[1]] = lut[sh[a:b]]
+            np.take(lut, sh[a:b], out=rows[:, column["f_rest_0"] : column["f_rest_0"] + sh.shape[1]])
 
     vertices = decode_table(count, degree, fill)
     return SplatData(vertices, degree, str(path), "<", list(header.comments))

@@ -251,7 +251,7 @@ def _read(path: Path, source: _Source, decode) -> SplatData:
         rows[:, column["f_dc_0"] : column["f_dc_0"] + 3] = colour_book[sh0[a:b, :3]]
         rows[:, column["opacity"]] = logits_from_alpha(sh0[a:b, 3] / 255.0)
         if degree:
-            rows[:, column["f_rest_0"] : column["f_rest_0"] + palette.shape[1]] = palette[labels[a:b]]
+            np.take(palette, labels[a:b], axis=0, out=rows[:, column["f_rest_0"] : column["f_rest_0"] + palette.shape[1]])
 
     vertices = decode_table(count, degree, fill)
     comments = ["converted from PlayCanvas SOG by MaskSplat"]

@@ -388,8 +388,8 @@ def read_spz(path) -> SplatData:
         rows[:, column["scale_0"] : column["scale_0"] + 3] = scales[3 * a : 3 * b].reshape(n, 3).astype(np.float32) / 16.0 - 10.0
         rows[:, column["rot_0"] : column["rot_0"] + 4] = _unpack_rotations(rotations[width * a : width * b], version)
         if m:
-            rest = rows[:, column["f_rest_0"] : column["f_rest_0"] + 3 * m].reshape(n, 3, m)
-            rest[...] = sh_lut[sh[3 * m * a : 3 * m * b].reshape(n, m, 3)].transpose(0, 2, 1)
+            rest = rows[:, column["f_rest_0"] : column["f_rest_0"] + 3 * m].reshape(n, 3, m).transpose(0, 2, 1)
+            np.take(sh_lut, sh[3 * m * a : 3 * m * b].reshape(n, m, 3), out=rest)  # channel-major in the table
 
     vertices = decode_table(count, degree, fill)
     comments = [f"converted from SPZ version {version} by MaskSplat"]
