@@ -89,9 +89,9 @@ class SplatData:
         return int(self.vertices.shape[0])
 
     def _stack(self, names) -> np.ndarray:
-        out = np.empty((self.count, len(names)), dtype=np.float32)
-        for column, name in enumerate(names):
-            out[:, column] = self.vertices[name]
+        out = np.zeros((self.count, len(names)), dtype=np.float32)  # zeros: see decode_table
+        for column, (_, values) in enumerate(iter_columns(self.vertices, names)):
+            out[:, column] = values
         return out
 
     def means(self) -> np.ndarray:

@@ -447,6 +447,27 @@ def _fractional_bits(path: Path, means: np.ndarray) -> int:
     raise SplatFileError(path, f"positions reach {reach:,.0f} units, beyond SPZ's 24-bit range")
 
 
+def _write_gzip(handle, payload: bytes, piece: int = 4 << 20) -> None:
+    """gzip `payload` as the reference does (level 6), pieces deflated in parallel threads.
+
+    Each piece is raw deflate primed with the 32 KB before it and ends on a sync flush (the
+    last one finishes), so the pieces join into one valid deflate stream, as pigz makes them.
+    """
+    starts = range(0, len(payload), piece)
+
+    def deflate(start: int) -> bytes:
+        window = payload[max(0, start - 32768) : start]
+        squeezer = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zdict=window) if window else zlib.compressobj(6, zlib.DEFLATED, -15, 9)
+        last = start + piece >= len(payload)
+        return squeezer.compress(payload[start : start + piece]) + squeezer.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+    handle.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff")  # gzip, deflate, no name, mtime 0, unknown OS
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # zlib frees the GIL
+        for block in pool.map(deflate, starts):
+            handle.write(block)
+    handle.write(struct.pack("<II", zlib.crc32(payload), len(payload) & 0xFFFFFFFF))
+
+
 def write_spz(path, data: SplatData) -> str:
     """Write `data` as SPZ version 3 (gzip); returns what the format loses."""
     path = Path(path)
@@ -466,14 +487,7 @@ def write_spz(path, data: SplatData) -> str:
         parts[-2:] = [np.concatenate(parts[-2:], axis=1)]
     antialiased = any(c.strip().lower() == ANTIALIAS_COMMENT.lower() for c in data.comments)
     header = struct.pack("<4sIIBBBB", MAGIC, WRITE_VERSION, count, degree, fractional, FLAG_ANTIALIASED * antialiased, 0)
-
-    def write_file(handle):
-        deflater = zlib.compressobj(6, zlib.DEFLATED, 31, 9)
-        handle.write(deflater.compress(header))
-        for part in parts:
-            handle.write(deflater.compress(np.ascontiguousarray(part).tobytes()))
-        handle.write(deflater.flush())
-
-    _write_atomically(path, write_file)
+    payload = [header] + [np.ascontiguousarray(part).tobytes() for part in parts]
+    _write_atomically(path, lambda handle: _write_gzip(handle, b"".join(payload)))
     step = f"1/{1 << fractional}" if fractional else "1"
     return LOSSES.format(step=step)
