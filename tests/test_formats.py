@@ -53,6 +53,7 @@ def test_spz_round_trip_within_the_formats_steps(tmp_path, degree):
     assert np.abs(back.log_scales() - data.log_scales()).max() <= 1 / 32 + 1e-6
     assert np.abs(sigmoid(back.opacity_logits()) - sigmoid(data.opacity_logits())).max() <= 0.5 / 255 + 1e-6
     assert _angles(back.quats_wxyz(), data.quats_wxyz()).max() < 0.3
+    assert back.f_rest().shape == (data.count, (degree + 1) ** 2 - 1, 3)
     if degree:
         error = np.abs(back.f_rest() - data.f_rest())
         assert error[:, :3].max() <= 4.5 / 128 and error.max() <= 8.5 / 128  # 5 and 4 bits

@@ -233,6 +233,8 @@ def iter_columns(vertices: np.ndarray, names, block: int = 16, rows: int = 8192)
     one reused buffer: a yielded column is valid only until the next one is asked for.
     """
     names = list(names)
+    if not names:
+        return
     flat = _uniform_view(vertices)
     if flat is None:
         for name in names:
