@@ -46,8 +46,8 @@ def _scene_inputs(parser, ply_help: str = "the scene's splat file") -> None:
 
 def _add_convert(sub, common) -> None:
     convert = sub.add_parser("convert", parents=[common], help="import a splat file into Blender and export it again")
-    convert.add_argument("--ply", required=True, help="input splat file (.ply or .splat)")
-    convert.add_argument("--out", required=True, help="output splat file")
+    convert.add_argument("--ply", required=True, help="input splat file (.ply, .compressed.ply, .spz, .sog or a SOG meta.json, .splat)")
+    convert.add_argument("--out", required=True, help="output splat file; its extension picks the format (.ply, .compressed.ply, .spz)")
     convert.add_argument("--drop-invalid", action="store_true", help="drop Gaussians with NaN/Inf values or a zero rotation")
 
 

@@ -78,3 +78,14 @@ def client():
     c = BackendClient(sys.executable, device="cpu", idle_timeout=300)
     yield c
     c.close()
+
+
+@pytest.fixture(scope="session")
+def webp():
+    """(encode(pixels [H, W, 4] uint8, path, lossless), decode) with Blender's image code."""
+    pytest.importorskip("bpy")
+    from synthetic import encode_webp
+
+    from masksplat_blender.scene.images import decode_webp
+
+    return encode_webp, decode_webp

@@ -1,33 +1,21 @@
 """Our exports open in PlayCanvas's splat-transform, and our SH rotation matches its own.
 
 splat-transform (npm) is installed by .ci/test where npm works; elsewhere set
-MASKSPLAT_SPLAT_TRANSFORM to its executable, or these tests skip saying so.
+MASKSPLAT_SPLAT_TRANSFORM to its executable, or these tests skip saying so (see peers.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
 import numpy as np
 import pytest
+from peers import ROOT, needs_splat_transform
+from peers import splat_transform as run_tool
 
 from masksplat_blender.core.splat_io import read_splats, write_ply
 from masksplat_blender.core.transform import apply_transform_to_vertices
 
-ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "fruit_drops" / "fruit_drops_minimal.ply"
-TOOL = os.environ.get("MASKSPLAT_SPLAT_TRANSFORM") or shutil.which("splat-transform") or str(
-    ROOT / ".ci" / "node_modules" / ".bin" / "splat-transform"
-)
-pytestmark = pytest.mark.skipif(not Path(TOOL).exists(), reason="PlayCanvas splat-transform (npm) is not installed here")
-
-
-def run_tool(*args):
-    proc = subprocess.run([TOOL, "-w", *map(str, args)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+pytestmark = needs_splat_transform
 
 
 def test_splat_transform_reads_our_export(tmp_path):

@@ -12,7 +12,15 @@ import numpy as np
 from mathutils import Matrix
 
 from ..core.cameras import load_cameras
-from ..core.splat_io import append_int_property, read_splats, write_ply, write_ply_columns
+from ..core.splat_io import (
+    append_int_property,
+    output_format,
+    read_splats,
+    splat_name,
+    write_ply,
+    write_ply_columns,
+    write_splats,
+)
 from . import cameras as scene_cameras
 from .splat_object import (
     AXES_MATRICES,
@@ -32,6 +40,12 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class ExportReport:
+    summary: str
+    warnings: list[str] = field(default_factory=list)  # what a lossy format lost, said once
+
+
 def import_splats(
     context, filepath: str, drop_invalid: bool = False, axes: str = "FILE"
 ) -> tuple[bpy.types.Object, ImportReport]:
@@ -40,7 +54,7 @@ def import_splats(
         raise ValueError(f"unknown up axis '{axes}' (use one of {', '.join(AXES_MATRICES)})")
     start = time.perf_counter()
     data = read_splats(filepath, drop_invalid=drop_invalid)
-    name = Path(filepath).stem
+    name = splat_name(filepath)
     obj = create_splat_object(data, name, context.collection or context.scene.collection, axes=axes)
     for other in context.view_layer.objects.selected:
         other.select_set(False)
@@ -61,14 +75,18 @@ def splat_object_for_export(context) -> bpy.types.Object | None:
 
 def export_splats(
     obj: bpy.types.Object, filepath: str, apply_transform: bool = True, which: str = "ALL", label_property: bool = False
-) -> str:
-    """Write the object's Gaussians (all, or only the selected or unselected ones) to `filepath`.
+) -> ExportReport:
+    """Write the object's Gaussians (all, or only the selected or unselected ones) to `filepath`,
+    in the format its extension names (.ply, .compressed.ply, .spz).
 
     With `label_property`, each Gaussian's label (`ms_label`, -1 unseen) is appended last
-    as an int32 property (or refreshed, when the file already had one).
+    as an int32 property (or refreshed, when the file already had one); only PLY has room for it.
     """
     if obj is None or not is_splat_object(obj):
         raise ValueError("select a splat object to export (import one with File > Import > Gaussian Splats)")
+    fmt = output_format(filepath)
+    if label_property and fmt.key != "ply":
+        raise ValueError(f"{fmt.label} has no place for labels; export to .ply to write them")
     if obj.mode == "EDIT":
         obj.update_from_editmode()
     keep = None
@@ -79,6 +97,11 @@ def export_splats(
             keep = ~keep
         if not keep.any():
             raise ValueError(f"no {which.lower()} Gaussians to export")
+    if fmt.key != "ply":
+        data = splat_data_from_object(obj, apply_transform=apply_transform)
+        warnings = write_splats(filepath, data, keep=keep)
+        kept = data.count if keep is None else int(np.count_nonzero(keep))
+        return ExportReport(f"Exported {kept:,} Gaussians to {Path(filepath).name} ({fmt.label})", warnings)
     if label_property and "ms_label" not in obj.data.attributes:
         raise ValueError(f"'{obj.name}' has no labels to write: run Compute Labels or Transfer Labels first")
     labels = None
@@ -102,7 +125,7 @@ def export_splats(
         write_ply_columns(filepath, dtype, columns, layout["byte_order"], layout.get("comments", []), keep=keep)
         count = len(labels) if labels is not None else len(obj.data.vertices)
     kept = count if keep is None else int(np.count_nonzero(keep))
-    return f"Exported {kept:,} Gaussians to {Path(filepath).name}"
+    return ExportReport(f"Exported {kept:,} Gaussians to {Path(filepath).name}")
 
 
 def _camera_collection(context, name: str) -> bpy.types.Collection:

@@ -8,35 +8,23 @@ and the backend.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import bpy
 import numpy as np
 
 from ..core.masks import MaskError, check_mask_size, mask_from_pixels
 from .cameras import camera_resolution
+from .images import image_pixels
 
 VERSION_KEY = "masksplat_version"
 
 
 def read_image_file(path) -> np.ndarray:
     """Pixels [H, W, C] float32 (top row first) of any image Blender reads (PNG, JPG, EXR, ...)."""
-    path = Path(path)
     try:
-        image = bpy.data.images.load(str(path), check_existing=False)
-    except RuntimeError as err:
-        raise MaskError(f"{path.name}: cannot be read as an image ({err})") from None
-    try:
-        width, height = image.size
-        channels = image.channels
-        if width == 0 or height == 0:
-            raise MaskError(f"{path.name}: cannot be read as an image")
-        pixels = np.empty(width * height * channels, dtype=np.float32)
-        image.pixels.foreach_get(pixels)
-    finally:
-        bpy.data.images.remove(image)
-    pixels = pixels.reshape(height, width, channels)[::-1]
-    if channels == 4 and np.all(pixels[:, :, 3] == 1.0):
+        pixels = image_pixels(path)
+    except ValueError as err:
+        raise MaskError(str(err)) from None
+    if pixels.shape[2] == 4 and np.all(pixels[:, :, 3] == 1.0):
         pixels = pixels[:, :, :3]
     return np.ascontiguousarray(pixels)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import bpy
 
-from ..scene import properties
+from ..core import sog
+from ..scene import images, properties
 from . import (
     backend_ops,
     io_ops,
@@ -22,6 +23,7 @@ MODULES = (properties, preferences, backend_ops, io_ops, selection_ops, label_op
 
 
 def register() -> None:
+    sog.set_webp_decoder(images.decode_webp)  # SOG's WebP images go through Blender's own decoder
     for module in MODULES:
         if hasattr(module, "register"):
             module.register()
@@ -41,3 +43,4 @@ def unregister() -> None:
             menu.remove(draw)
         for cls in reversed(module.CLASSES):
             bpy.utils.unregister_class(cls)
+    sog.set_webp_decoder(None)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
+from ..core.splat_io import IMPORT_GLOB, SPLAT_FORMATS, format_of_name
 from ..scene import io as scene_io
 from .reports import report_error
 
@@ -14,17 +17,19 @@ AXES_ITEMS = (
     ("NEG_Y_UP", "-Y Up to Z Up", "COLMAP / OpenCV captures (y points down): turn so -Y becomes Blender's up"),
     ("Y_UP", "Y Up to Z Up", "OpenGL / nerfstudio captures: turn so +Y becomes Blender's up"),
 )
+WRITABLE = [fmt for fmt in SPLAT_FORMATS if fmt.writable]
+EXPORT_FORMAT_ITEMS = tuple((fmt.key.upper(), fmt.label, f"Write {fmt.suffixes[0]}") for fmt in WRITABLE)
 
 
 class MASKSPLAT_OT_import_splats(bpy.types.Operator, ImportHelper):
-    """Import a trained Gaussian splat file (INRIA .ply or .splat) as a point object"""
+    """Import a trained Gaussian splat file as a point object: INRIA or compressed .ply, .spz, .sog (or a SOG folder's meta.json), .splat"""
 
     bl_idname = "masksplat.import_splats"
     bl_label = "Import Splats"
     bl_options = {"REGISTER", "UNDO", "PRESET"}
 
     filename_ext = ".ply"
-    filter_glob: StringProperty(default="*.ply;*.splat", options={"HIDDEN"})
+    filter_glob: StringProperty(default=IMPORT_GLOB, options={"HIDDEN"})
     drop_invalid: BoolProperty(
         name="Drop Invalid Gaussians",
         description="Drop Gaussians with NaN or Inf values instead of refusing the file",
@@ -44,14 +49,21 @@ class MASKSPLAT_OT_import_splats(bpy.types.Operator, ImportHelper):
 
 
 class MASKSPLAT_OT_export_splats(bpy.types.Operator, ExportHelper):
-    """Export the active splat object's remaining Gaussians in the layout it was read with"""
+    """Export the active splat object's Gaussians; the file name's extension picks the format: .ply (the layout it was read with), .compressed.ply or .spz"""
 
     bl_idname = "masksplat.export_splats"
     bl_label = "Export Splats"
     bl_options = {"REGISTER"}
 
     filename_ext = ".ply"
-    filter_glob: StringProperty(default="*.ply", options={"HIDDEN"})
+    filter_glob: StringProperty(default=";".join(f"*{fmt.suffixes[0]}" for fmt in WRITABLE), options={"HIDDEN"})
+    file_format: EnumProperty(
+        name="Format",
+        items=EXPORT_FORMAT_ITEMS,
+        default="PLY",
+        description="Extension given to a file name that has none (a typed extension decides the format)",
+        options={"HIDDEN"},
+    )
     gaussians: EnumProperty(
         name="Gaussians",
         items=(
@@ -76,16 +88,40 @@ class MASKSPLAT_OT_export_splats(bpy.types.Operator, ExportHelper):
     def poll(cls, context):
         return scene_io.splat_object_for_export(context) is not None
 
+    def invoke(self, context, event):
+        if not self.filepath:
+            base = bpy.path.abspath("//")[:-1] if bpy.data.filepath else ""
+            stem = Path(bpy.data.filepath).stem if bpy.data.filepath else scene_io.splat_object_for_export(context).name
+            self.filepath = export_file_name(str(Path(base) / stem) if base else stem, self.file_format)
+        return super().invoke(context, event)
+
+    def check(self, _context):
+        name = export_file_name(self.filepath, self.file_format)
+        changed = name != self.filepath
+        self.filepath = name
+        return changed
+
     def execute(self, context):
         obj = scene_io.splat_object_for_export(context)
         try:
-            summary = scene_io.export_splats(
+            report = scene_io.export_splats(
                 obj, self.filepath, apply_transform=self.apply_transform, which=self.gaussians, label_property=self.label_property
             )
         except (OSError, ValueError) as err:
             return report_error(self, err)
-        self.report({"INFO"}, summary)
+        for line in report.warnings:
+            self.report({"WARNING"}, line)
+        self.report({"INFO"}, report.summary)
         return {"FINISHED"}
+
+
+def export_file_name(filepath: str, file_format: str) -> str:
+    """`filepath` if its extension names a format we write, else with `file_format`'s extension added."""
+    fmt = format_of_name(filepath)
+    if fmt is not None and fmt.writable:
+        return filepath
+    chosen = next(f for f in WRITABLE if f.key.upper() == file_format)
+    return filepath + chosen.suffixes[0]
 
 
 class MASKSPLAT_OT_import_cameras(bpy.types.Operator, ImportHelper):
@@ -135,12 +171,15 @@ class MASKSPLAT_OT_assign_cameras(bpy.types.Operator):
 
 
 def menu_import(self, context):
-    self.layout.operator(MASKSPLAT_OT_import_splats.bl_idname, text="Gaussian Splats (.ply, .splat)")
+    self.layout.operator(MASKSPLAT_OT_import_splats.bl_idname, text="Gaussian Splats (.ply, .spz, .sog, .splat)")
     self.layout.operator(MASKSPLAT_OT_import_cameras.bl_idname, text="Splat Cameras (.json, COLMAP)")
 
 
 def menu_export(self, context):
-    self.layout.operator(MASKSPLAT_OT_export_splats.bl_idname, text="Gaussian Splats (.ply)")
+    for fmt in WRITABLE:
+        label = "Gaussian Splats" if fmt.key == "ply" else f"Gaussian Splats, {fmt.label}"
+        op = self.layout.operator(MASKSPLAT_OT_export_splats.bl_idname, text=f"{label} ({fmt.suffixes[0]})")
+        op.file_format = fmt.key.upper()
 
 
 CLASSES = (
