@@ -11,8 +11,8 @@ in bounded blocks, so memory stays flat on millions of points.
 Two questions are answered:
 - `reached`: which targets lie within `reach_i + reach_j` of some source (per-point
   reaches, e.g. a few standard deviations of each splat). Reaches that differ a lot are
-  handled by levels (powers of two of the median reach), so a few big splats do not make
-  every cell big.
+  handled by levels (powers of two of the median reach) on each side, and each pair of
+  levels gets its own cell size, so a few big splats do not make every cell big.
 - `kth_distance`: each query's distance to its k-th nearest other point, with a cell size
   that adapts per query (finer where points are dense, coarser where they are sparse).
 """
@@ -24,6 +24,7 @@ import numpy as np
 _PRIMES = np.array([73856093, 19349663, 83492791], dtype=np.int64)
 _OFFSETS = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], dtype=np.int64)
 PAIR_BUDGET = 1 << 21  # candidate pairs held at once
+SAMPLE = 512  # kth_distance: queries sampled to find where to start
 FINEST_LEVEL = -24  # kth_distance: cells 2**-24 of the first: stacks of equal points stop going finer here
 
 
@@ -63,11 +64,16 @@ class _Grid:
 def _candidate_blocks(points: np.ndarray, queries: np.ndarray, others: np.ndarray, cell: float, cap: int | None = None,
                       counts: np.ndarray | None = None):  # fmt: skip
     """Every query paired with every point of `others` in the 27 cells around it, in blocks:
-    yields (query rows, other rows, slot, column) arrays: rows index `queries` and `others`;
+    yields (query rows, other rows, slot, column) arrays: rows index `queries` and `others`
+    (None: all points);
     each query's candidates lie in one block, where the query has a slot (0, 1, ... within
     the block) and its candidates the columns 0, 1, ... Queries with more than `cap`
     candidates get none; `counts` (if given) receives every query's candidate count."""
-    grid = _Grid(points[others], cell)
+    lo, hi = points[queries].min(axis=0) - cell, points[queries].max(axis=0) + cell
+    candidates = points if others is None else points[others]
+    kept = np.flatnonzero(np.all((candidates >= lo) & (candidates <= hi), axis=1))  # only what can be near a query
+    grid = _Grid(candidates[kept], cell)
+    grid.order = kept[grid.order]
     ijk = np.floor(points[queries] / cell).astype(np.int64)
     order = np.lexsort(ijk.T[::-1])
     ijk = ijk[order]
@@ -115,12 +121,13 @@ def reached(points: np.ndarray, sources: np.ndarray, targets: np.ndarray, reach:
     base = float(np.median(positive)) if positive.size else 1e-12
     level = np.maximum(np.ceil(np.log2(np.maximum(reach, base) / base)), 0).astype(np.int64)
     src_level, dst_level = level[sources], level[targets]
-    for top in range(int(max(src_level.max(), dst_level.max())) + 1):
-        cell = 2.0 * base * 2.0**top  # >= reach_i + reach_j for both levels <= top
-        for src_pick, dst_pick in ((src_level == top, dst_level <= top), (src_level < top, dst_level == top)):
-            rows = np.flatnonzero(dst_pick & ~hit)
-            if src_pick.any() and rows.size:
-                hit[rows[_hits(points, sources[src_pick], targets[rows], reach, cell)]] = True
+    for a in np.unique(src_level):
+        src = sources[src_level == a]
+        for b in np.unique(dst_level):
+            rows = np.flatnonzero((dst_level == b) & ~hit)
+            if rows.size:
+                cell = max(float(reach[src].max() + reach[targets[rows]].max()), 1e-12)  # every close pair is nearer
+                hit[rows[_hits(points, src, targets[rows], reach, cell)]] = True
     return hit
 
 
@@ -153,10 +160,9 @@ def kth_distance(points: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     dense_cap = max(64, 16 * (k + 1))
     lo, hi = np.percentile(points, [1, 99], axis=0)
     cell0 = float(np.cbrt(np.prod(np.maximum(hi - lo, 1e-9)) / len(points) * (k + 1)))
-    level = np.zeros(len(queries), dtype=np.int64)  # cell = cell0 * 2 ** level
+    level = np.full(len(queries), _start_level(points, queries, k, cell0), dtype=np.int64)  # cell = cell0 * 2 ** level
     from_below = np.zeros(len(queries), dtype=bool)  # was too sparse one level finer: no cap
     pending = np.ones(len(queries), dtype=bool)
-    everyone = np.arange(len(points))
     while pending.any():
         for lvl in np.unique(level[pending]):
             rows = np.flatnonzero(pending & (level == lvl))
@@ -166,7 +172,7 @@ def kth_distance(points: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
             for below, part_cap in ((True, None), (False, cap)):
                 part = from_below[rows] == below
                 if part.any():
-                    dist[part], counts[part] = _kth_in_cells(points, queries[rows[part]], everyone, k, cell, part_cap)
+                    dist[part], counts[part] = _kth_in_cells(points, queries[rows[part]], k, cell, part_cap)
             dense = (counts > dense_cap) & ~from_below[rows] & (lvl > FINEST_LEVEL)
             done = ~dense & (dist <= cell)
             out[rows[done]] = dist[done]
@@ -178,12 +184,22 @@ def kth_distance(points: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _kth_in_cells(points, queries, everyone, k, cell, cap) -> tuple[np.ndarray, np.ndarray]:
+def _start_level(points, queries, k, cell0) -> int:
+    """The level most queries end at, from a sample of them (saves rounds on uneven clouds,
+    whose bounding box says little about their density)."""
+    if len(queries) <= 4 * SAMPLE:
+        return 0
+    sample = np.random.default_rng(0).choice(queries, SAMPLE, replace=False)
+    distances = kth_distance(points, sample, k)
+    return int(np.median(np.ceil(np.log2(np.maximum(distances[np.isfinite(distances)], 1e-300) / cell0))))
+
+
+def _kth_in_cells(points, queries, k, cell, cap) -> tuple[np.ndarray, np.ndarray]:
     """(k-th neighbour distance among the points in the 27 cells around each query (inf
     when fewer, or more than `cap`), candidate count including the query itself)."""
     dist = np.full(len(queries), np.inf)
     counts = np.zeros(len(queries), dtype=np.int64)
-    for q, o, slot, column in _candidate_blocks(points, queries, everyone, cell, cap, counts):
+    for q, o, slot, column in _candidate_blocks(points, queries, None, cell, cap, counts):
         if not len(q):
             continue
         table = np.full((int(slot.max()) + 1, int(column.max()) + 1), np.inf)
