@@ -12,6 +12,7 @@ from masksplat_blender.core.views import (
     camera_from_view,
     fit_size,
     intrinsics_from_projection,
+    perspective_view,
     pick_splat,
     viewport_projection,
 )
@@ -46,6 +47,19 @@ def test_viewport_lens_is_over_a_72mm_sensor_on_the_longer_side():
     assert fx == pytest.approx(1000 * 50 / 72) and fy == pytest.approx(fx) and (cx, cy) == (500, 250)
     fx, fy, _, _ = intrinsics_from_projection(viewport_projection(50.0, 400, 800), 400, 800)
     assert fy == pytest.approx(800 * 50 / 72) and fx == pytest.approx(fy)
+
+
+def test_an_orthographic_view_becomes_its_perspective_twin():
+    """Blender's orthographic view matrix has the eye at the pivot; the perspective eye is the
+    view distance behind it, and an orthographic view of width dist x 72 / lens shows the pivot's
+    neighbourhood at the same scale as the perspective camera does."""
+    pivot, distance, lens = np.array([0.1, 0.2, 0.0]), 0.5, 50.0
+    ortho_view = BLENDER_TO_OPENCV @ look_at(pivot - [0, 1e-9, 0], pivot + [0, 1, 0])  # eye at the pivot, looking +y
+    cam = camera_from_view("v", perspective_view(ortho_view, distance), viewport_projection(lens, 800, 600), 800, 600)
+    np.testing.assert_allclose(cam.center(), pivot - [0, distance, 0], atol=1e-6)
+    ortho_width = distance * 72.0 / lens
+    uv, _ = cam.project(np.array([pivot, pivot + [ortho_width / 2, 0, 0]]))
+    assert uv[1, 0] - uv[0, 0] == pytest.approx(400.0)  # half the ortho width spans half the image
 
 
 def test_orthographic_projections_and_bad_input_are_refused():

@@ -8,9 +8,11 @@ fx = P00 W / 2, cx = W (1 - P02) / 2, fy = P11 H / 2, cy = H (1 + P12) / 2.
 
 A viewport that does not look through a camera draws with its own lens over a 36 mm
 sensor at Blender's zoom factor 2 (BKE_camera_params_from_view3d), i.e. a 72 mm sensor,
-fitted to the longer side of the region. `viewport_projection` rebuilds that matrix: for
-an orthographic view it gives the perspective view Blender shows after Numpad 5 (same
-eye, same scale at the view's pivot), since masks are cast by perspective cameras.
+fitted to the longer side of the region. `viewport_projection` rebuilds that matrix. An
+orthographic view becomes the perspective view Blender shows after Numpad 5 (masks are
+cast by perspective cameras): its view matrix has the eye at the pivot, the perspective
+eye sits the view distance behind it (`perspective_view`), and at the pivot both show the
+same scale (ortho scale = distance x 72 mm / lens).
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ def viewport_projection(lens: float, width: int, height: int, clip_start: float 
     projection[2, 2], projection[2, 3] = -(far + near) / (far - near), -2.0 * far * near / (far - near)
     projection[3, 2] = -1.0
     return projection
+
+
+def perspective_view(view_matrix, distance: float) -> np.ndarray:
+    """The view matrix of the perspective view of an orthographic one: Blender leaves the
+    view distance out of an orthographic view matrix (the eye at the pivot); the eye of its
+    perspective twin is `distance` behind the pivot, along the view axis."""
+    view = np.array(view_matrix, dtype=np.float64)
+    view[2, 3] -= distance
+    return view
 
 
 def intrinsics_from_projection(projection, width: int, height: int) -> tuple[float, float, float, float]:

@@ -215,7 +215,11 @@ def _set_switch(obj: bpy.types.Object, name: str, value: bool) -> None:
     if not _current(modifier.node_group):
         setup_display(obj)
     socket = modifier.node_group.interface.items_tree[name]
-    modifier[socket.identifier] = bool(value)
+    interface = getattr(modifier, "properties", None)  # Blender 5.2: inputs are structs, not ID properties
+    if interface is not None and hasattr(interface.inputs, socket.identifier):
+        getattr(interface.inputs, socket.identifier).value = bool(value)
+    else:
+        modifier[socket.identifier] = bool(value)
     obj.update_tag()
 
 

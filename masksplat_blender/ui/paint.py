@@ -45,7 +45,7 @@ from ..core.paint import (
     stamp_stroke,
     windowless_stroke,
 )
-from ..core.views import viewport_projection
+from ..core.views import perspective_view, viewport_projection
 from ..scene import labels as scene_labels
 from ..scene import masks as scene_masks
 from ..scene.cameras import (
@@ -119,13 +119,15 @@ def view_camera(context, splat) -> tuple[bpy.types.Object, bool]:
             return scene.camera, False
         return add_camera_for(splat, scene, camera_from_object(scene.camera, scene)), True
     region, space = context.region, context.space_data
+    matrix = np.array(view.view_matrix)
     if view.is_perspective:
         projection = np.array(view.window_matrix)
-    else:  # orthographic: the perspective view of the same eye (what Numpad 5 shows)
+    else:  # orthographic: its perspective twin (what Numpad 5 shows)
         projection = viewport_projection(space.lens, region.width, region.height, space.clip_start, space.clip_end)
+        matrix = perspective_view(matrix, view.view_distance)
     prefs = get_preferences(context)
     size = prefs.view_camera_size if prefs is not None else 1024
-    return add_view_camera(splat, scene, np.array(view.view_matrix), projection, region.width, region.height, size), True
+    return add_view_camera(splat, scene, matrix, projection, region.width, region.height, size), True
 
 
 class _ViewState:

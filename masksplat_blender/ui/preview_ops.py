@@ -86,6 +86,12 @@ def render_preview(context, cam_obj, backend=None) -> bpy.types.Image:
     return image
 
 
+def is_current(scene, cam_obj) -> bool:
+    """The camera's preview shows the scene as it is now (its splats, selection and pose)."""
+    image = camera_preview(cam_obj)
+    return image is not None and _SHOWN.get(image.name) == preview_state(scene, cam_obj)
+
+
 def stale_reason(cam_obj) -> str | None:
     """Why the camera's preview is out of date (None when it is current or there is none)."""
     image = camera_preview(cam_obj)
@@ -119,8 +125,7 @@ def refresh_previews(context) -> list[str]:
     rendered = []
     for cam in _viewed_cameras(context):
         image = camera_preview(cam)
-        state = preview_state(context.scene, cam)
-        if _SHOWN.get(image.name) == state:
+        if is_current(context.scene, cam):
             _STALE.pop(image.name, None)
             continue
         if prefs is not None and not prefs.preview_auto_refresh:

@@ -166,7 +166,7 @@ class MASKSPLAT_OT_grow_selection(bpy.types.Operator):
     )
     radius: FloatProperty(
         name="Radius",
-        default=1.0,
+        default=0.5,
         min=0.0,
         soft_max=10.0,
         description="How far to reach: with In Splat Sizes, two Gaussians are neighbours when they overlap at this many "
