@@ -104,22 +104,13 @@ def _build_node_group() -> bpy.types.NodeTree:
     links.new(to_points.outputs["Points"], store_colour.inputs["Geometry"])
     links.new(_selection_tint(tree, switch.outputs[0], group_in.outputs[SHOW_SELECTION]), store_colour.inputs["Value"])
 
-    # Opacity: sigmoid(logit) = 1 / (1 + exp(-logit)).
-    logit = _named_float(tree, "opacity", (-650, -600))
-    alpha = _math(
-        tree,
-        "DIVIDE",
-        1.0,
-        _math(tree, "ADD", 1.0, _math(tree, "EXPONENT", _math(tree, "MULTIPLY", logit, -1.0, (-450, -600)), None, (-300, -600)), (-150, -600)),
-        (0, -600),
-    )
     store_alpha = nodes.new("GeometryNodeStoreNamedAttribute")
     store_alpha.data_type = "FLOAT"
     store_alpha.domain = "POINT"
     store_alpha.location = (300, 0)
     store_alpha.inputs["Name"].default_value = "ms_alpha"
     links.new(store_colour.outputs["Geometry"], store_alpha.inputs["Geometry"])
-    links.new(alpha, store_alpha.inputs["Value"])
+    links.new(_alpha(tree), store_alpha.inputs["Value"])
 
     set_material = nodes.new("GeometryNodeSetMaterial")
     set_material.location = (500, 0)
@@ -127,6 +118,13 @@ def _build_node_group() -> bpy.types.NodeTree:
     links.new(store_alpha.outputs["Geometry"], set_material.inputs["Geometry"])
     links.new(set_material.outputs["Geometry"], group_out.inputs[0])
     return tree
+
+
+def _alpha(tree):
+    """Opacity: sigmoid(logit) = 1 / (1 + exp(-logit))."""
+    logit = _named_float(tree, "opacity", (-650, -600))
+    exp = _math(tree, "EXPONENT", _math(tree, "MULTIPLY", logit, -1.0, (-450, -600)), None, (-300, -600))
+    return _math(tree, "DIVIDE", 1.0, _math(tree, "ADD", 1.0, exp, (-150, -600)), (0, -600))
 
 
 def _selection_tint(tree, colour, show):
