@@ -115,7 +115,8 @@ def _viewed_cameras(context) -> list:
 def _busy(context) -> bool:
     """A MaskSplat modal operator (painting, computing) is running: the backend and the
     preview are its own until it ends."""
-    return any(op.bl_idname.startswith("MASKSPLAT_OT") for window in context.window_manager.windows for op in window.modal_operators)
+    return any(op.bl_idname.startswith("MASKSPLAT_OT") for window in context.window_manager.windows
+               for op in getattr(window, "modal_operators", ()))  # fmt: skip
 
 
 def refresh_previews(context) -> list[str]:
