@@ -6,11 +6,18 @@ import numpy as np
 import pytest
 
 from masksplat_blender.core.paint import (
+    ERASE,
+    IGNORE,
+    OBJECT,
+    PaintError,
     fill_polygon,
+    paint,
+    paint_writes,
     region_radius_to_camera,
     region_to_camera,
     stamp_disc,
     stamp_stroke,
+    windowless_stroke,
 )
 
 # A 200x100 camera drawn zoomed and panned in the region: frame from (50, 20) to (450, 220).
@@ -63,3 +70,57 @@ def test_morphology_and_edge_band():
     edge = np.zeros((10, 10), bool)
     edge[:, :5] = True  # touches the frame: erosion does not eat it from the border
     assert morph(edge, 2, False)[:, :3].all()
+
+
+# One stroke, drawn by each tool: the brush along a line and the lasso around a square, both over
+# the pixels [8:12, 8:12] at least, and well away from (1, 1) and (18, 18).
+TOOLS = {
+    "brush": lambda value_target: stamp_stroke(value_target[0], (8, 10), (12, 10), 3, value_target[1]),
+    "lasso": lambda value_target: fill_polygon(value_target[0], [(7, 7), (13, 7), (13, 13), (7, 13)], value_target[1]),
+}
+# What each mode leaves in (mask, ignore) where a pixel was object, ignore, or nothing before.
+EXPECTED = {OBJECT: (1.0, 0.0), ERASE: (0.0, 0.0), IGNORE: (0.0, 1.0)}
+
+
+def _painted_before():
+    """Mask buffers whose stroke area is half object, half ignore; and untouched corners marked."""
+    mask, ignore = np.zeros((20, 20), np.float32), np.zeros((20, 20), np.float32)
+    mask[:, :10], ignore[:, 10:] = 1.0, 1.0
+    return {"mask": mask, "ignore": ignore}
+
+
+@pytest.mark.parametrize("tool", sorted(TOOLS))
+@pytest.mark.parametrize("mode", [OBJECT, ERASE, IGNORE])
+def test_each_mode_and_tool_writes_the_same_buffers(mode, tool):
+    """One rule (paint_writes) for the windowless stroke, the brush and the lasso: a stroke sets
+    the state it paints wherever it goes, whatever the pixel was; outside it nothing changes."""
+    buffers = _painted_before()
+    before = {k: v.copy() for k, v in buffers.items()}
+    paint(buffers, lambda buffer, value: TOOLS[tool]((buffer, value)), mode)
+    want_mask, want_ignore = EXPECTED[mode]
+    assert (buffers["mask"][9:12, 8:12] == want_mask).all() and (buffers["ignore"][9:12, 8:12] == want_ignore).all()
+    for name in buffers:
+        assert buffers[name][1, 1] == before[name][1, 1] and buffers[name][18, 18] == before[name][18, 18]
+
+
+@pytest.mark.parametrize("tool", ["BRUSH", "LASSO"])
+@pytest.mark.parametrize("mode", [OBJECT, ERASE, IGNORE])
+def test_windowless_strokes_follow_the_same_rule(mode, tool):
+    points = [(8, 10), (12, 10)] if tool == "BRUSH" else [(7, 7), (13, 7), (13, 13), (7, 13)]
+    buffers = _painted_before()
+    paint(buffers, windowless_stroke(points, tool, 3.0), mode)
+    assert (buffers["mask"][9:12, 8:12] == EXPECTED[mode][0]).all() and (buffers["ignore"][9:12, 8:12] == EXPECTED[mode][1]).all()
+
+
+@pytest.mark.parametrize("tool", sorted(TOOLS))
+def test_label_maps_paint_the_label_or_background_and_have_no_ignore(tool):
+    ids = np.full((20, 20), 3, np.int32)
+    paint({"ids": ids}, lambda buffer, value: TOOLS[tool]((buffer, value)), OBJECT, "LABELS", label=5)
+    assert (ids[9:12, 8:12] == 5).all() and ids[1, 1] == 3
+    paint({"ids": ids}, lambda buffer, value: TOOLS[tool]((buffer, value)), ERASE, "LABELS", label=5)
+    assert (ids[9:12, 8:12] == 0).all() and ids[18, 18] == 3
+    with pytest.raises(PaintError, match="no ignore region"):
+        paint({"ids": ids}, lambda buffer, value: TOOLS[tool]((buffer, value)), IGNORE, "LABELS", label=5)
+    assert paint_writes(OBJECT, "LABELS", 7) == (("ids", 7),)
+    with pytest.raises(PaintError, match="unknown paint mode"):
+        paint_writes("SMUDGE")

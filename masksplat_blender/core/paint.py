@@ -1,13 +1,66 @@
-"""Pure functions behind the paint tool: region pixels to camera pixels, brush and lasso.
+"""Pure functions behind the paint tool: region pixels to camera pixels, brush and lasso,
+and the one rule of which buffer a stroke writes.
 
 Looking through a camera, Blender draws the camera frame as a rectangle in the region;
 `camera_frame_in_region` corners come from `view_frame` + `location_3d_to_region_2d`, so
 zoom, pan and lens shift are already in them. Masks are [H, W] float32, top row first.
+
+A mask pixel is in one of three states: object (mask 1), not object (0) or ignore (casts
+no vote). A stroke sets the state it paints and replaces whatever the pixel was, so what
+the overlay shows is what votes: Object sets the mask and clears ignore, Erase clears
+both, Ignore sets ignore and clears the mask. A label map has one buffer: Object paints
+the label, Erase paints background (0); it has no ignore state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+OBJECT, ERASE, IGNORE = "OBJECT", "ERASE", "IGNORE"
+MASK, LABELS = "MASK", "LABELS"
+
+
+class PaintError(ValueError):
+    """A stroke that cannot be painted as asked (e.g. Ignore into a label map)."""
+
+
+def paint_writes(mode: str, target: str = MASK, label: int = 1) -> tuple[tuple[str, float], ...]:
+    """(buffer name, value) pairs a stroke in `mode` writes: "mask" and "ignore" for the
+    MASK target, "ids" for LABELS. The windowless stroke, the brush and the lasso all ask here."""
+    if target == LABELS:
+        if mode == IGNORE:
+            raise PaintError("label maps have no ignore region: paint label 0 (background) or erase")
+        return (("ids", label if mode == OBJECT else 0),)
+    if target != MASK:
+        raise PaintError(f"unknown paint target {target!r} (MASK or LABELS)")
+    rules = {OBJECT: (("mask", 1.0), ("ignore", 0.0)), ERASE: (("mask", 0.0), ("ignore", 0.0)), IGNORE: (("mask", 0.0), ("ignore", 1.0))}
+    if mode not in rules:
+        raise PaintError(f"unknown paint mode {mode!r} (OBJECT, ERASE or IGNORE)")
+    return rules[mode]
+
+
+def paint(buffers: dict[str, np.ndarray], draw: Callable[[np.ndarray, float], None], mode: str, target: str = MASK,
+          label: int = 1) -> None:  # fmt: skip
+    """Apply one stroke: `draw(buffer, value)` (a brush segment or a lasso fill) into every
+    buffer `paint_writes` names, with its value."""
+    for name, value in paint_writes(mode, target, label):
+        draw(buffers[name], value)
+
+
+def windowless_stroke(points, tool: str, radius: float) -> Callable[[np.ndarray, float], None]:
+    """The draw function of a stroke given as camera pixels: a lasso fill, or brush discs
+    along the polyline (a single point stamps one disc)."""
+    points = [tuple(p) for p in points]
+    if tool == "LASSO":
+        return lambda buffer, value: fill_polygon(buffer, points, value)
+
+    def brush(buffer, value):
+        for start, end in zip(points, points[1:] or points, strict=False):
+            stamp_stroke(buffer, start, end, radius, value)
+
+    return brush
 
 
 def region_to_camera(points, frame_corners, width: int, height: int) -> np.ndarray:

@@ -21,8 +21,9 @@ import numpy as np
 from mathutils import Matrix
 
 from ..core.cameras import Camera, by_stem, image_stem
+from ..core.views import BLENDER_TO_OPENCV, camera_from_view
 
-BLENDER_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: Blender looks down -Z with +Y up
+CAMERA_COLLECTION_SUFFIX = " Cameras"
 SENSOR_WIDTH = 36.0
 EXACT_KEY = "masksplat_camera"  # ID property: the OpenCV camera in double precision
 INTRINSIC_KEYS = ("fx", "fy", "cx", "cy")
@@ -224,3 +225,53 @@ def camera_from_object(obj: bpy.types.Object, scene: bpy.types.Scene | None = No
         width=width,
         height=height,
     )
+
+
+def named_collection(scene: bpy.types.Scene, name: str) -> bpy.types.Collection:
+    """The collection called `name`, made and linked under the scene's own when missing."""
+    collection = bpy.data.collections.get(name)
+    if collection is None:
+        collection = bpy.data.collections.new(name)
+        scene.collection.children.link(collection)
+    return collection
+
+
+def ensure_camera_collection(obj: bpy.types.Object, scene: bpy.types.Scene) -> bpy.types.Collection:
+    """The splat object's camera collection, made when it has none ("<object> Cameras").
+
+    Without one every scene camera counted as the object's; the cameras that already carry
+    a mask join the new collection, so Compute Selection keeps using them.
+    """
+    collection = obj.masksplat.camera_collection
+    if collection is not None:
+        return collection
+    collection = named_collection(scene, obj.name + CAMERA_COLLECTION_SUFFIX)
+    for cam in scene.objects:
+        if cam.type == "CAMERA" and cam.masksplat.mask is not None and cam.name not in collection.all_objects:
+            collection.objects.link(cam)
+    obj.masksplat.camera_collection = collection
+    return collection
+
+
+def next_view_name(obj: bpy.types.Object) -> str:
+    """`<object>_view_<n>`: the first number no object uses yet."""
+    n = 1
+    while f"{obj.name}_view_{n:03d}" in bpy.data.objects or f"{obj.name}_view_{n:03d}" in bpy.data.cameras:
+        n += 1
+    return f"{obj.name}_view_{n:03d}"
+
+
+def add_camera_for(obj: bpy.types.Object, scene: bpy.types.Scene, cam: Camera) -> bpy.types.Object:
+    """A real Blender camera seeing what `cam` sees, named after the splat object and a
+    number, in its camera collection (made if missing)."""
+    collection = ensure_camera_collection(obj, scene)
+    name = next_view_name(obj)
+    cam = Camera(name=name, image_name=f"{name}.png", world_to_camera=cam.world_to_camera,
+                 fx=cam.fx, fy=cam.fy, cx=cam.cx, cy=cam.cy, width=cam.width, height=cam.height)  # fmt: skip
+    return camera_object_from_camera(cam, collection, name)
+
+
+def add_view_camera(obj, scene, view_matrix, projection, width: int, height: int, max_size: int = 0) -> bpy.types.Object:
+    """A camera of a viewport view (Blender's view and perspective projection matrices of a
+    `width` x `height` region, scaled to at most `max_size` pixels) for splat object `obj`."""
+    return add_camera_for(obj, scene, camera_from_view("view", view_matrix, projection, width, height, max_size))

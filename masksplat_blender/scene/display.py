@@ -2,19 +2,24 @@
 
 Geometry Nodes turn the vertices into points (radius from the largest scale), and store
 the DC colour and sigmoid(opacity) as attributes that one shared material reads. All
-per-point work runs in Blender's node evaluator, never in Python.
+per-point work runs in Blender's node evaluator, never in Python. Selected Gaussians are
+tinted (core/tint) from the `ms_selected` attribute the selection functions keep.
 """
 
 from __future__ import annotations
 
 import bpy
 
+from ..core.splat_io import SH_C0
+from ..core.tint import SELECTION_TINT, TINT_STRENGTH
+
 NODE_GROUP_NAME = "MaskSplat Display"
 MATERIAL_NAME = "MaskSplat Splat"
 MODIFIER_NAME = "MaskSplat Display"
-SH_C0 = 0.28209479177387814
 SHOW_LABELS = "Show Labels"
+SHOW_SELECTION = "Show Selection"
 LABEL_COLOUR = "ms_label_color"
+SHOWN_SELECTION = "ms_selected"  # float point attribute, 1 = selected (Geometry Nodes cannot read ".select_vert")
 
 
 def _named_float(tree, name: str, location):
@@ -48,6 +53,9 @@ def _build_node_group() -> bpy.types.NodeTree:
     size.description = "Point radius in standard deviations of each splat"
     show_labels = tree.interface.new_socket(SHOW_LABELS, in_out="INPUT", socket_type="NodeSocketBool")
     show_labels.description = "Colour each point by its label (the ms_label_color attribute) instead of its own colour"
+    show_selection = tree.interface.new_socket(SHOW_SELECTION, in_out="INPUT", socket_type="NodeSocketBool")
+    show_selection.default_value = True
+    show_selection.description = "Tint the selected points"
     tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
     nodes, links = tree.nodes, tree.links
     group_in = nodes.new("NodeGroupInput")
@@ -94,24 +102,15 @@ def _build_node_group() -> bpy.types.NodeTree:
     store_colour.location = (100, 0)
     store_colour.inputs["Name"].default_value = "ms_color"
     links.new(to_points.outputs["Points"], store_colour.inputs["Geometry"])
-    links.new(switch.outputs[0], store_colour.inputs["Value"])
+    links.new(_selection_tint(tree, switch.outputs[0], group_in.outputs[SHOW_SELECTION]), store_colour.inputs["Value"])
 
-    # Opacity: sigmoid(logit) = 1 / (1 + exp(-logit)).
-    logit = _named_float(tree, "opacity", (-650, -600))
-    alpha = _math(
-        tree,
-        "DIVIDE",
-        1.0,
-        _math(tree, "ADD", 1.0, _math(tree, "EXPONENT", _math(tree, "MULTIPLY", logit, -1.0, (-450, -600)), None, (-300, -600)), (-150, -600)),
-        (0, -600),
-    )
     store_alpha = nodes.new("GeometryNodeStoreNamedAttribute")
     store_alpha.data_type = "FLOAT"
     store_alpha.domain = "POINT"
     store_alpha.location = (300, 0)
     store_alpha.inputs["Name"].default_value = "ms_alpha"
     links.new(store_colour.outputs["Geometry"], store_alpha.inputs["Geometry"])
-    links.new(alpha, store_alpha.inputs["Value"])
+    links.new(_alpha(tree), store_alpha.inputs["Value"])
 
     set_material = nodes.new("GeometryNodeSetMaterial")
     set_material.location = (500, 0)
@@ -119,6 +118,36 @@ def _build_node_group() -> bpy.types.NodeTree:
     links.new(store_alpha.outputs["Geometry"], set_material.inputs["Geometry"])
     links.new(set_material.outputs["Geometry"], group_out.inputs[0])
     return tree
+
+
+def _alpha(tree):
+    """Opacity: sigmoid(logit) = 1 / (1 + exp(-logit))."""
+    logit = _named_float(tree, "opacity", (-650, -600))
+    exp = _math(tree, "EXPONENT", _math(tree, "MULTIPLY", logit, -1.0, (-450, -600)), None, (-300, -600))
+    return _math(tree, "DIVIDE", 1.0, _math(tree, "ADD", 1.0, exp, (-150, -600)), (0, -600))
+
+
+def _selection_tint(tree, colour, show):
+    """colour + (tint - colour) * strength * ms_selected * show: the selection tint of core/tint."""
+    nodes, links = tree.nodes, tree.links
+    share = _math(tree, "MULTIPLY", _math(tree, "MULTIPLY", _named_float(tree, SHOWN_SELECTION, (-400, 700)), TINT_STRENGTH, (-250, 700)),
+                  show, (-100, 700))  # fmt: skip
+    towards = nodes.new("ShaderNodeVectorMath")
+    towards.operation = "SUBTRACT"
+    towards.location = (-100, 550)
+    towards.inputs[0].default_value = SELECTION_TINT
+    links.new(colour, towards.inputs[1])
+    scaled = nodes.new("ShaderNodeVectorMath")
+    scaled.operation = "SCALE"
+    scaled.location = (50, 550)
+    links.new(towards.outputs[0], scaled.inputs[0])
+    links.new(share, scaled.inputs["Scale"])
+    tinted = nodes.new("ShaderNodeVectorMath")
+    tinted.operation = "ADD"
+    tinted.location = (200, 550)
+    links.new(colour, tinted.inputs[0])
+    links.new(scaled.outputs[0], tinted.inputs[1])
+    return tinted.outputs[0]
 
 
 def _material() -> bpy.types.Material:
@@ -156,10 +185,14 @@ def _material() -> bpy.types.Material:
     return material
 
 
+def _current(tree) -> bool:
+    return tree is not None and all(name in tree.interface.items_tree for name in (SHOW_LABELS, SHOW_SELECTION))
+
+
 def display_node_group() -> bpy.types.NodeTree:
     """The shared display node group, built once per file (rebuilt if an older version lacks a socket)."""
     tree = bpy.data.node_groups.get(NODE_GROUP_NAME)
-    if tree is not None and SHOW_LABELS not in tree.interface.items_tree:
+    if tree is not None and not _current(tree):
         tree.name = f"{NODE_GROUP_NAME} (old)"
         tree = None
     return tree if tree is not None else _build_node_group()
@@ -173,13 +206,26 @@ def setup_display(obj: bpy.types.Object) -> None:
     modifier.node_group = display_node_group()
 
 
-def set_show_labels(obj: bpy.types.Object, show: bool) -> None:
-    """Switch the display between the splats' own colours and their label colours."""
+def _set_switch(obj: bpy.types.Object, name: str, value: bool) -> None:
     modifier = obj.modifiers.get(MODIFIER_NAME)
     if modifier is None:
         return
-    if modifier.node_group is None or SHOW_LABELS not in modifier.node_group.interface.items_tree:
+    if not _current(modifier.node_group):
         setup_display(obj)
-    socket = modifier.node_group.interface.items_tree[SHOW_LABELS]
-    modifier[socket.identifier] = bool(show)
+    socket = modifier.node_group.interface.items_tree[name]
+    interface = getattr(modifier, "properties", None)  # Blender 5.2: inputs are structs, not ID properties
+    if interface is not None and hasattr(interface.inputs, socket.identifier):
+        getattr(interface.inputs, socket.identifier).value = bool(value)
+    else:
+        modifier[socket.identifier] = bool(value)
     obj.update_tag()
+
+
+def set_show_labels(obj: bpy.types.Object, show: bool) -> None:
+    """Switch the display between the splats' own colours and their label colours."""
+    _set_switch(obj, SHOW_LABELS, show)
+
+
+def set_show_selection(obj: bpy.types.Object, show: bool) -> None:
+    """Tint the selected points, or not."""
+    _set_switch(obj, SHOW_SELECTION, show)

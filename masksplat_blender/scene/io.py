@@ -31,8 +31,6 @@ from .splat_object import (
     splat_data_from_object,
 )
 
-CAMERA_COLLECTION_SUFFIX = " Cameras"
-
 
 @dataclass
 class ImportReport:
@@ -128,14 +126,6 @@ def export_splats(
     return ExportReport(f"Exported {kept:,} Gaussians to {Path(filepath).name}")
 
 
-def _camera_collection(context, name: str) -> bpy.types.Collection:
-    collection = bpy.data.collections.get(name)
-    if collection is None:
-        collection = bpy.data.collections.new(name)
-        context.scene.collection.children.link(collection)
-    return collection
-
-
 def import_cameras(
     context, filepath: str, axes: str = "FILE", assign_to_active: bool = True
 ) -> tuple[bpy.types.Collection, int]:
@@ -152,7 +142,7 @@ def import_cameras(
         raise ValueError(f"unknown up axis '{axes}'")
     base = Path(filepath.rstrip("/\\"))
     label = base.stem if base.suffix else base.name
-    collection = _camera_collection(context, (target.name if target else label) + CAMERA_COLLECTION_SUFFIX)
+    collection = scene_cameras.named_collection(context.scene, (target.name if target else label) + scene_cameras.CAMERA_COLLECTION_SUFFIX)
     turn = Matrix(AXES_MATRICES[axes].tolist())
     for cam in cameras:
         cam_obj = scene_cameras.camera_object_from_camera(cam, collection)

@@ -23,6 +23,7 @@ from ..core.labels import (
     label_ids_from_pixels,
     one_hot,
 )
+from ..core.selection import combine
 from ..core.votes import argmax_labels
 from .cameras import camera_from_object, camera_resolution
 from .display import LABEL_COLOUR, set_show_labels
@@ -209,9 +210,7 @@ def select_label(obj: bpy.types.Object, label: int, action: str = "SET") -> int:
     if not has_labels(obj):
         raise LabelError(f"'{obj.name}' has no labels yet: run Compute Labels first")
     chosen = stored_labels(obj) == label
-    current = vertex_selection(obj)
-    selected = {"SET": chosen, "ADD": current | chosen, "REMOVE": current & ~chosen}[action]
-    set_vertex_selection(obj, selected)
+    set_vertex_selection(obj, combine(vertex_selection(obj), chosen, action))
     return int(chosen.sum())
 
 

@@ -91,6 +91,12 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
         default=False,
         update=lambda self, context: _recolour(self, context),
     )
+    show_selection: BoolProperty(
+        name="Show Selection",
+        description="Tint the selected Gaussians in the viewport and in the camera preview",
+        default=True,
+        update=lambda self, context: _show_selection(self, context),
+    )
     prune_report: StringProperty(name="Prune Report", options={"HIDDEN"}, description="The last Prune Splats quality report (JSON)")
     # Camera objects: the mask painted or loaded for them, and the OpenCV intrinsics they were made from.
     mask: PointerProperty(name="Mask", type=bpy.types.Image, description="This camera's mask (red: object, blue: ignore)")
@@ -116,6 +122,14 @@ def _reselect(props, context) -> None:
     obj = props.id_data
     if has_votes(obj):
         apply_selection(obj)
+
+
+def _show_selection(props, context) -> None:
+    from .display import set_show_selection
+
+    obj = props.id_data
+    if obj is not None and obj.type == "MESH":
+        set_show_selection(obj, props.show_selection)
 
 
 def _recolour(props, context) -> None:

@@ -16,10 +16,15 @@ import numpy as np
 
 from ..core.cameras import Camera
 from ..core.masks import edge_band
+from ..core.selection import combine, grow, splat_sizes, splat_values, threshold
+from ..core.splat_io import SH_C0
+from ..core.tint import tint_sh
 from ..core.transform import bake_transform
+from ..core.views import pick_splat
 from ..core.votes import fill_never_seen, never_seen, select_two_class, summarize
 from . import masks as scene_masks
 from .cameras import camera_from_object
+from .display import SHOWN_SELECTION
 from .splat_object import is_splat_object
 
 VOTE_ATTRIBUTES = ("ms_fg", "ms_bg")
@@ -70,6 +75,25 @@ def world_sh(obj: bpy.types.Object) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([dc, rest], axis=1), dtype=np.float32)
 
 
+def visible_splats(scene: bpy.types.Scene) -> list[bpy.types.Object]:
+    return [o for o in scene.objects if is_splat_object(o) and o.visible_get()]
+
+
+def preview_gaussians(scene: bpy.types.Scene) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """(world-space arrays, SH [N, K, 3]) of every visible splat object, for a preview render:
+    SH padded to the highest degree, the selection tinted where the object shows it."""
+    splats = visible_splats(scene)
+    if not splats:
+        raise ValueError("no visible splat object to preview")
+    shs = []
+    for obj in splats:
+        sh = world_sh(obj)
+        shs.append(tint_sh(sh, vertex_selection(obj)) if obj.masksplat.show_selection else sh)
+    degree = max(sh.shape[1] for sh in shs)
+    shs = [np.pad(sh, ((0, 0), (0, degree - sh.shape[1]), (0, 0))) for sh in shs]
+    return stack_gaussians([world_gaussians(o) for o in splats]), np.concatenate(shs)
+
+
 def stack_gaussians(parts: list[dict]) -> dict[str, np.ndarray]:
     """One set of backend arrays from several (the target first, then its occluders)."""
     return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
@@ -95,7 +119,7 @@ def masked_cameras(obj, scene) -> list[tuple[bpy.types.Object, Camera]]:
 
 def occluders(obj: bpy.types.Object, scene: bpy.types.Scene) -> list[bpy.types.Object]:
     """Other visible splat objects: they hide the target in the views but get no votes."""
-    return [o for o in scene.objects if o is not obj and is_splat_object(o) and o.visible_get()]
+    return [o for o in visible_splats(scene) if o is not obj]
 
 
 def _view_key(cam_obj, cam: Camera, geometry: str) -> str:
@@ -195,6 +219,9 @@ SELECT_ATTRIBUTE = ".select_vert"  # Blender's own vertex selection, as a boolea
 
 
 def vertex_selection(obj) -> np.ndarray:
+    """bool [N]: Blender's vertex selection (in Edit Mode, the edit mesh's)."""
+    if obj.mode == "EDIT":
+        obj.update_from_editmode()
     values = np.zeros(len(obj.data.vertices), dtype=bool)
     attribute = obj.data.attributes.get(SELECT_ATTRIBUTE)
     if attribute is not None:
@@ -202,11 +229,104 @@ def vertex_selection(obj) -> np.ndarray:
     return values
 
 
-def set_vertex_selection(obj, selected: np.ndarray) -> None:
-    """Write Blender's vertex selection in one raw copy (MeshVertex.select is much slower)."""
+def selected_count(obj) -> int:
+    """How many Gaussians are selected (cheap in Edit Mode: Blender keeps the count)."""
     if obj.mode == "EDIT":
-        obj.update_from_editmode()
+        return int(obj.data.total_vert_sel)
+    return int(np.count_nonzero(vertex_selection(obj)))
+
+
+def set_vertex_selection(obj, selected: np.ndarray) -> None:
+    """Make `selected` Blender's vertex selection and what the display tints.
+
+    In Object Mode one raw copy per attribute (MeshVertex.select is much slower); in Edit
+    Mode the edit mesh is the truth (the mesh data is overwritten when the mode ends), so
+    the selection goes there.
+    """
+    selected = np.ascontiguousarray(selected, dtype=bool)
     mesh = obj.data
+    if len(selected) != len(mesh.vertices):
+        raise ValueError(f"a selection of {len(selected)} for '{obj.name}' with {len(mesh.vertices):,} Gaussians")
+    if obj.mode == "EDIT":
+        _set_edit_selection(mesh, selected)
+        return
     attribute = mesh.attributes.get(SELECT_ATTRIBUTE) or mesh.attributes.new(SELECT_ATTRIBUTE, "BOOLEAN", "POINT")
-    attribute.data.foreach_set("value", np.ascontiguousarray(selected, dtype=bool))
+    attribute.data.foreach_set("value", selected)
+    _write_shown(mesh, selected)
     mesh.update()
+
+
+def _write_shown(mesh, selected: np.ndarray) -> None:
+    attribute = mesh.attributes.get(SHOWN_SELECTION) or mesh.attributes.new(SHOWN_SELECTION, "FLOAT", "POINT")
+    attribute.data.foreach_set("value", selected.astype(np.float32))
+
+
+def _set_edit_selection(mesh, selected: np.ndarray) -> None:
+    import bmesh
+
+    bm = bmesh.from_edit_mesh(mesh)
+    layer = bm.verts.layers.float.get(SHOWN_SELECTION) or bm.verts.layers.float.new(SHOWN_SELECTION)
+    for vert, chosen in zip(bm.verts, selected.tolist(), strict=True):
+        vert.select = chosen
+        vert[layer] = float(chosen)
+    bm.select_flush(False)
+    bmesh.update_edit_mesh(mesh, loop_triangles=False, destructive=False)
+
+
+def sync_shown_selection(obj) -> bool:
+    """After Blender's own selection tools (Object Mode only): make the display's copy of
+    the selection match. True when it had to change."""
+    if obj.mode == "EDIT":
+        return False
+    selected = vertex_selection(obj)
+    shown = np.zeros(len(selected), dtype=np.float32)
+    attribute = obj.data.attributes.get(SHOWN_SELECTION)
+    if attribute is not None:
+        attribute.data.foreach_get("value", shown)
+    if (attribute is None and not selected.any()) or (attribute is not None and np.array_equal(shown > 0.5, selected)):
+        return False
+    _write_shown(obj.data, selected)
+    obj.data.update()
+    return True
+
+
+def base_colours(obj) -> np.ndarray:
+    """[N, 3] float f_dc of the object's Gaussians (their view-independent colour's SH)."""
+    return np.stack([_float_attribute(obj, f"f_dc_{i}") for i in range(3)], axis=1)
+
+
+def grow_selection(obj, radius: float = 0.0, k: int = 0, in_splat_sizes: bool = True, steps: int = 1,
+                   shrink: bool = False) -> tuple[int, int]:  # fmt: skip
+    """Grow (or shrink) the object's selection by neighbours in world space (see core.selection.grow;
+    `in_splat_sizes`: the radius counts standard deviations of the splats, else world units).
+    Returns the selected counts (before, after)."""
+    gaussians = world_gaussians(obj)
+    before = vertex_selection(obj)
+    sizes = splat_sizes(gaussians["log_scales"]) if in_splat_sizes and k <= 0 else None
+    after = grow(gaussians["means"], before, radius, k, sizes, steps, shrink)
+    set_vertex_selection(obj, after)
+    return int(before.sum()), int(after.sum())
+
+
+def select_by_value(obj, kind: str, limit: float, above: bool, action: str = "SET", reference=None) -> int:
+    """Select by opacity, largest scale (over the median) or colour distance from `reference`
+    RGB (see core.selection.splat_values), combined with the selection by `action`.
+    Returns how many Gaussians the value picks."""
+    gaussians = world_gaussians(obj)
+    values = splat_values(kind, gaussians["opacity_logits"], gaussians["log_scales"],
+                          base_colours(obj) if kind == "COLOUR" else None, reference)  # fmt: skip
+    chosen = threshold(values, limit, above)
+    set_vertex_selection(obj, combine(vertex_selection(obj), chosen, action))
+    return int(chosen.sum())
+
+
+def splat_colour(obj, index: int) -> tuple[float, float, float]:
+    """The base colour (RGB 0..1) of one Gaussian, as select-by-colour measures it."""
+    return tuple(float(c) for c in np.clip(0.5 + SH_C0 * base_colours(obj)[index], 0.0, 1.0))
+
+
+def pick_gaussian(obj, view_projection, width: int, height: int, mouse) -> int:
+    """The object's Gaussian under the mouse in a viewport region (see core.views.pick_splat), or -1."""
+    gaussians = world_gaussians(obj)
+    opacities = splat_values("OPACITY", gaussians["opacity_logits"])
+    return pick_splat(gaussians["means"], view_projection, width, height, mouse, opacities)

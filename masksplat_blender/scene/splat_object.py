@@ -131,6 +131,8 @@ def create_splat_object(
     obj = None
     try:
         mesh.vertices.add(n)
+        if ".select_vert" in mesh.attributes:  # new vertices come selected: a new splat starts with none
+            mesh.attributes.remove(mesh.attributes[".select_vert"])
         positions = np.empty((n, 3), dtype=np.float32)
         others = [field for field in vertices.dtype.names if field not in POSITION_FIELDS]
         for field, column in iter_columns(vertices, [*POSITION_FIELDS, *others]):

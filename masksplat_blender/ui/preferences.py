@@ -1,9 +1,9 @@
-"""Add-on preferences: which Python runs the backend, and on which device."""
+"""Add-on preferences: which Python runs the backend, on which device, and how views and previews behave."""
 
 from __future__ import annotations
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from ..scene.settings import ADDON_PACKAGE, addon_preferences
 
@@ -26,6 +26,21 @@ class MaskSplatPreferences(bpy.types.AddonPreferences):
         ),
         default="auto",
     )
+    view_camera_size: IntProperty(
+        name="View Camera Size",
+        default=1024,
+        min=0,
+        max=8192,
+        subtype="PIXEL",
+        description="Longest side, in pixels, of the camera Paint Mask makes from a viewport view "
+        "(0: the viewport's own size). Smaller views paint, preview and compute faster",
+    )
+    preview_auto_refresh: BoolProperty(
+        name="Refresh Previews",
+        default=True,
+        description="Render the viewed camera's preview again when the splats or their selection change "
+        "(off: the panel says the preview is out of date)",
+    )
 
     feature_model: StringProperty(
         name="Feature Model",
@@ -47,6 +62,9 @@ class MaskSplatPreferences(bpy.types.AddonPreferences):
         row.operator("masksplat.install_backend", text="Install Backend (CPU)").flavour = "cpu"
         row.operator("masksplat.install_backend", text="Install Backend (CUDA)").flavour = "cuda"
         row.operator("masksplat.check_backend")
+        row = layout.row()
+        row.prop(self, "view_camera_size")
+        row.prop(self, "preview_auto_refresh")
         box = layout.box()
         box.label(text="Label transfer (DINOv2)")
         box.prop(self, "feature_model")

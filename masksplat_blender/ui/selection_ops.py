@@ -6,7 +6,14 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from bpy.props import EnumProperty, FloatProperty, StringProperty
+from bpy.props import (
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    FloatVectorProperty,
+    IntProperty,
+    StringProperty,
+)
 
 from ..client import BackendError, compute_votes
 from ..core.masks import MaskError, check_mask_size, match_mask_files
@@ -15,7 +22,7 @@ from ..scene import selection
 from ..scene.cameras import camera_resolution, cameras_by_stem
 from ..scene.splat_object import is_splat_object, keep_vertices
 from .backend_ops import DEVICE_ITEMS, backend_client
-from .modal import BackgroundWork
+from .modal import BackgroundWork, interactive
 from .reports import report_error
 
 
@@ -142,6 +149,186 @@ class MASKSPLAT_OT_delete_selected(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class MASKSPLAT_OT_grow_selection(bpy.types.Operator):
+    """Grow the selection to the Gaussians next to it in 3D, or shrink it away from the unselected ones (repeat to go further)"""
+
+    bl_idname = "masksplat.grow_selection"
+    bl_label = "Grow Selection"
+    bl_options = {"REGISTER", "UNDO"}
+
+    shrink: BoolProperty(name="Shrink", default=False, description="Deselect the selected Gaussians next to unselected ones instead")
+    by: EnumProperty(
+        name="Neighbours",
+        items=(
+            ("RADIUS", "Radius", "Gaussians within a distance"),
+            ("NEAREST", "Nearest", "Each selected Gaussian's k nearest Gaussians"),
+        ),
+        default="RADIUS",
+    )
+    radius: FloatProperty(
+        name="Radius",
+        default=0.5,
+        min=0.0,
+        soft_max=10.0,
+        description="How far to reach: with In Splat Sizes, two Gaussians are neighbours when they overlap at this many "
+        "standard deviations each (big splats reach further); else a distance in world units",
+    )
+    in_splat_sizes: BoolProperty(name="In Splat Sizes", default=True, description="Measure the radius in each splat's own size")
+    k: IntProperty(name="k", default=8, min=1, max=64, description="How many nearest Gaussians count as neighbours")
+    steps: IntProperty(name="Steps", default=1, min=1, max=50, description="Grow (or shrink) this many times")
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_poll(context)
+
+    def draw(self, context):
+        layout = self.layout
+        layout.prop(self, "shrink")
+        layout.row().prop(self, "by", expand=True)
+        if self.by == "RADIUS":
+            layout.prop(self, "radius")
+            layout.prop(self, "in_splat_sizes")
+        else:
+            layout.prop(self, "k")
+        layout.prop(self, "steps")
+
+    def execute(self, context):
+        obj = context.active_object
+        with _ObjectMode(obj):
+            if not selection.vertex_selection(obj).any():
+                self.report({"WARNING"}, "Nothing is selected")
+                return {"CANCELLED"}
+            try:
+                before, after = selection.grow_selection(
+                    obj, self.radius if self.by == "RADIUS" else 0.0, self.k if self.by == "NEAREST" else 0,
+                    self.in_splat_sizes, self.steps, self.shrink,
+                )  # fmt: skip
+            except ValueError as err:
+                self.report({"ERROR"}, str(err))
+                return {"CANCELLED"}
+        self.report({"INFO"}, f"{'Shrank' if self.shrink else 'Grew'} the selection from {before:,} to {after:,} Gaussians")
+        return {"FINISHED"}
+
+
+VALUE_ITEMS = (
+    ("OPACITY", "Opacity", "Each Gaussian's opacity (0..1)"),
+    ("SCALE", "Largest Scale", "Each Gaussian's largest size, in multiples of the median Gaussian's"),
+    ("COLOUR", "Colour", "How far each Gaussian's base colour is from a picked Gaussian's (or a colour)"),
+)
+
+
+class MASKSPLAT_OT_select_by_value(bpy.types.Operator):
+    """Select Gaussians by opacity, size or colour (click a splat to match its colour)"""
+
+    bl_idname = "masksplat.select_by_value"
+    bl_label = "Select by Value"
+    bl_options = {"REGISTER", "UNDO"}
+
+    value: EnumProperty(name="Value", items=VALUE_ITEMS, default="OPACITY")
+    compare: EnumProperty(
+        name="Compare",
+        items=(("BELOW", "Below", "At most the threshold"), ("ABOVE", "Above", "More than the threshold")),
+        default="BELOW",
+    )
+    opacity: FloatProperty(name="Opacity", default=0.1, min=0.0, max=1.0, description="Opacity threshold")
+    scale: FloatProperty(name="Scale", default=5.0, min=0.0, soft_max=100.0, description="Size threshold, in multiples of the median Gaussian's largest size")
+    distance: FloatProperty(name="Distance", default=0.15, min=0.0, max=1.75, description="Largest RGB distance (0..1 per channel) from the reference colour")
+    colour: FloatVectorProperty(name="Colour", subtype="COLOR", size=3, min=0.0, max=1.0, default=(1.0, 1.0, 1.0),
+                                description="Reference colour (set from the picked Gaussian)")  # fmt: skip
+    splat: IntProperty(name="Picked Gaussian", default=-1, min=-1, description="Gaussian whose colour to match (-1: the Colour above)")
+    action: EnumProperty(
+        name="Action",
+        items=(("SET", "Set", "Replace the selection"), ("ADD", "Add", "Add to the selection"), ("REMOVE", "Remove", "Take out of the selection")),
+        default="SET",
+    )
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_poll(context)
+
+    def draw(self, context):
+        layout = self.layout
+        layout.prop(self, "value")
+        if self.value == "COLOUR":
+            layout.prop(self, "distance")
+            layout.prop(self, "colour")
+            layout.prop(self, "splat")
+        else:
+            layout.row().prop(self, "compare", expand=True)
+            layout.prop(self, "opacity" if self.value == "OPACITY" else "scale")
+        layout.row().prop(self, "action", expand=True)
+
+    def invoke(self, context, event):
+        if self.value != "COLOUR" or self.splat >= 0 or not interactive(context) or context.area is None or context.area.type != "VIEW_3D":
+            return self.execute(context)
+        context.window_manager.modal_handler_add(self)
+        context.workspace.status_text_set("Click the splat whose colour to match  Esc/RMB cancel")
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type in {"ESC", "RIGHTMOUSE"} and event.value == "PRESS":
+            context.workspace.status_text_set(None)
+            return {"CANCELLED"}
+        if event.type != "LEFTMOUSE" or event.value != "PRESS":
+            return {"PASS_THROUGH"} if event.type in {"MIDDLEMOUSE", "WHEELUPMOUSE", "WHEELDOWNMOUSE", "MOUSEMOVE"} else {"RUNNING_MODAL"}
+        region = context.region
+        with _ObjectMode(context.active_object):
+            picked = selection.pick_gaussian(context.active_object, np.array(context.region_data.perspective_matrix),
+                                             region.width, region.height, (event.mouse_region_x, event.mouse_region_y))  # fmt: skip
+        if picked < 0:
+            self.report({"WARNING"}, "No splat there: click on a splat")
+            return {"RUNNING_MODAL"}
+        context.workspace.status_text_set(None)
+        self.splat = picked
+        return self.execute(context)
+
+    def execute(self, context):
+        obj = context.active_object
+        with _ObjectMode(obj):
+            try:
+                if self.value == "COLOUR" and self.splat >= 0:
+                    self.colour = selection.splat_colour(obj, self.splat)
+                limit = {"OPACITY": self.opacity, "SCALE": self.scale, "COLOUR": self.distance}[self.value]
+                above = self.compare == "ABOVE" and self.value != "COLOUR"
+                count = selection.select_by_value(obj, self.value, limit, above, self.action, tuple(self.colour))
+            except (ValueError, IndexError) as err:
+                self.report({"ERROR"}, str(err))
+                return {"CANCELLED"}
+            total = selection.selected_count(obj)
+        self.report({"INFO"}, f"{count:,} Gaussians match; {total:,} selected")
+        return {"FINISHED"}
+
+
+class MASKSPLAT_MT_select(bpy.types.Menu):
+    """MaskSplat's selection tools, in the 3D view's Select menu (so F3 finds them)"""
+
+    bl_idname = "MASKSPLAT_MT_select"
+    bl_label = "MaskSplat"
+
+    def draw(self, context):
+        draw_selection_tools(self.layout)
+
+
+def draw_selection_tools(layout) -> None:
+    """Grow, Shrink and Select by Value, as the menu and the panel show them."""
+    layout.operator("masksplat.grow_selection", text="Grow Selection", icon="ADD").shrink = False
+    layout.operator("masksplat.grow_selection", text="Shrink Selection", icon="REMOVE").shrink = True
+    for value, compare, text in (("OPACITY", "BELOW", "Select by Opacity"), ("SCALE", "ABOVE", "Select by Scale"), ("COLOUR", "BELOW", "Select by Colour")):
+        op = layout.operator("masksplat.select_by_value", text=text)
+        op.value, op.compare = value, compare
+        if value == "COLOUR":
+            op.splat = -1
+
+
+def _select_menu(self, context):
+    if is_splat_object(context.active_object):
+        self.layout.separator()
+        self.layout.menu(MASKSPLAT_MT_select.bl_idname)
+
+
+MENUS = ((bpy.types.VIEW3D_MT_select_object, _select_menu), (bpy.types.VIEW3D_MT_select_edit_mesh, _select_menu))
+
+
 def separate_selected(context, obj) -> bpy.types.Object:
     """Move the selected Gaussians into a new splat object that exports on its own."""
     chosen = selection.vertex_selection(obj)
@@ -235,6 +422,9 @@ def missing_note(missing: list[str]) -> str:
 CLASSES = (
     MASKSPLAT_OT_compute_selection,
     MASKSPLAT_OT_select_by_votes,
+    MASKSPLAT_OT_grow_selection,
+    MASKSPLAT_OT_select_by_value,
+    MASKSPLAT_MT_select,
     MASKSPLAT_OT_delete_selected,
     MASKSPLAT_OT_separate_selected,
     MASKSPLAT_OT_load_masks,

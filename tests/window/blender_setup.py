@@ -76,3 +76,37 @@ def camera_frame(ui) -> list[tuple[float, float]]:
         return [tuple(location_3d_to_region_2d(region, area.spaces.active.region_3d, c)) for c in corners]
 
     return ui.main(frame)
+
+
+def set_preferences(ui, **values) -> None:
+    """Set MaskSplat's add-on preferences (as the Preferences window would)."""
+
+    def apply():
+        prefs = bpy.context.preferences.addons[ADDON].preferences
+        for key, value in values.items():
+            setattr(prefs, key, value)
+
+    ui.main(apply)
+
+
+def camera_to_region(frame, uv, width: int, height: int):
+    """Camera pixels [N, 2] (x right, y down) to region pixels (y up), through the camera
+    frame's corners in the region (what the paint tool maps back the other way)."""
+    import numpy as np
+
+    frame = np.asarray(frame, dtype=np.float64)
+    left, right = frame[:, 0].min(), frame[:, 0].max()
+    bottom, top = frame[:, 1].min(), frame[:, 1].max()
+    uv = np.atleast_2d(np.asarray(uv, dtype=np.float64))
+    return np.stack([left + uv[:, 0] / width * (right - left), top - uv[:, 1] / height * (top - bottom)], axis=1)
+
+
+def running(idname: str) -> bool:
+    """(Main thread, e.g. in a ui.wait predicate) an operator runs modally in the window now."""
+    return idname in [op.bl_idname for op in bpy.context.window_manager.windows[0].modal_operators]
+
+
+def view3d():
+    """(Main thread) the 3D viewport's WINDOW region and its region_3d."""
+    area = next(a for a in bpy.context.window_manager.windows[0].screen.areas if a.type == "VIEW_3D")
+    return next(r for r in area.regions if r.type == "WINDOW"), area.spaces.active.region_3d

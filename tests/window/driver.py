@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import runpy
 import subprocess
 import sys
@@ -37,6 +38,7 @@ class Window:
         self.shots: list[str] = []
         self.values: dict = {}
         self._calls: queue.Queue = queue.Queue()
+        self.started = time.monotonic()
 
     # -- the main thread ---------------------------------------------------------------
     def pump(self):
@@ -151,12 +153,25 @@ class Window:
         self.idle(2)
 
     def search(self, text: str):
-        """F3 search over the mouse's area, type `text`, Enter: how an artist finds a menu entry."""
+        """F3 search over the mouse's area, type `text`, Enter: how an artist finds a menu entry.
+        Waits for the popup to open and for its results to show (keys typed before the popup
+        is there would act as shortcuts in the viewport)."""
+        before = self.grab()
         self.key("F3")
-        self.idle(3)
+        self.wait_changed(before, "the F3 search popup")
+        opened = self.grab()
         self.type(text)
+        self.wait_changed(opened, f"the search results for {text!r}")
         self.idle(3)
         self.key("Return")
+
+    def wait_changed(self, before, what: str, timeout: float = 60.0, share: float = 0.001):
+        """Wait until more than `share` of the screen's pixels differ from `before` (a grab())."""
+        deadline = time.monotonic() + timeout
+        while (self.grab() != before).any(axis=2).mean() <= share:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {timeout:g} s for {what} (the screen did not change)")
+            time.sleep(0.1)
 
     def invoke(self, idname: str, area_type: str = "VIEW_3D", **props):
         """Start an operator as its button does (INVOKE_DEFAULT, in the area's context)."""
@@ -178,10 +193,26 @@ class Window:
         path = os.path.join(self.out, f"{len(self.shots):02d}_{name}.png")
         subprocess.run(["import", "-window", "root", path], check=True)
         self.shots.append(path)
+        print(f"[{time.monotonic() - self.started:6.1f} s] screenshot {os.path.basename(path)}", flush=True)
         return path
+
+    def grab(self):
+        """The whole screen now, after a redraw: uint8 [H, W, 3], row 0 at the top (X screen pixels)."""
+        import numpy as np
+
+        self.main(lambda: bpy.ops.wm.redraw_timer(type="DRAW_WIN_SWAP", iterations=1))
+        width, height = map(int, subprocess.run(["xdotool", "getdisplaygeometry"], check=True, capture_output=True,
+                                                text=True).stdout.split())  # fmt: skip
+        raw = subprocess.run(["import", "-window", "root", "-depth", "8", "rgb:-"], check=True, capture_output=True).stdout
+        return np.frombuffer(raw, np.uint8)[: width * height * 3].reshape(height, width, 3)
+
+    def modal_operators(self) -> list[str]:
+        """The operators running modally in the window now (bl_idname, e.g. MASKSPLAT_OT_paint_mask)."""
+        return self.main(lambda: [op.bl_idname for op in bpy.context.window_manager.windows[0].modal_operators])
 
     def check(self, name: str, ok: bool, detail="") -> bool:
         self.checks.append({"name": name, "ok": bool(ok), "detail": str(detail)})
+        print(f"[{time.monotonic() - self.started:6.1f} s] {'ok' if ok else 'FAILED'}: {name} ({detail})", flush=True)
         return bool(ok)
 
     def record(self, **values):
@@ -189,8 +220,19 @@ class Window:
         self.values.update(values)
 
 
+def plain_function_keys() -> None:
+    """Make F1-F12 one-level keys on the virtual screen. Debian's keymap gives them five levels
+    (the last switches virtual terminals) and xdotool 3.2016 then presses Alt with them, so F3
+    reached Blender as Alt+F3 and no search opened."""
+    display = os.environ["DISPLAY"]
+    keymap = subprocess.run(["xkbcomp", "-xkb", display, "-"], check=True, capture_output=True, text=True).stdout
+    plain = re.sub(r'key <FK(\d\d)> \{\s*type= "CTRL\+ALT",\s*symbols\[Group1\]= \[\s*(F\d+),[^\]]*\]\s*\};', r"key <FK\1> { [ \2 ] };", keymap)
+    subprocess.run(["xkbcomp", "-", display], input=plain, check=True, capture_output=True, text=True)
+
+
 def main():
     out = ARGS["out"]
+    plain_function_keys()
     os.makedirs(out, exist_ok=True)
     ui = Window(out, ARGS)
     result = {"blender": bpy.app.version_string, "error": None}

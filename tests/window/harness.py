@@ -52,15 +52,17 @@ def run_scenario(suite: str, scenario: str, args: dict, timeout: float = 420.0, 
     command = [str(TOOL), "run", suite, *[a for b in binds for a in ("--bind", b)], "--size", size, "--",
                "--python", str(DRIVER), "--", json.dumps(payload)]  # fmt: skip
     print(f"window test {scenario} in Blender {SUITES[suite]}: screenshots in {out}", file=sys.stderr)
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # fmt: skip
-    try:
-        console, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        console, _ = proc.communicate()
-        pytest.fail(f"Blender {SUITES[suite]} did not finish {scenario} within {timeout:g} s:\n{console[-3000:]}")
-    (out / "console.txt").write_text(console)
+    log = out / "console.txt"  # written as Blender goes, so a slow or hung run can be followed
+    with log.open("w") as console_file:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=console_file, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)  # fmt: skip
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            pytest.fail(f"Blender {SUITES[suite]} did not finish {scenario} within {timeout:g} s:\n{log.read_text()[-3000:]}")
+    console = log.read_text()
     result_file = out / "result.json"
     if not result_file.exists():
         pytest.fail(f"{scenario} in Blender {SUITES[suite]} wrote no result (exit {proc.returncode}):\n{console[-3000:]}")
