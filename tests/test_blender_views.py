@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import data_file
-from scenes import SAMPLE, fruit_cameras, gaussian_arrays
+from scenes import SAMPLE, fruit_cameras
 
 from masksplat_blender.client import render_views
 from masksplat_blender.core.cameras import look_at
@@ -100,7 +100,7 @@ def test_three_views_from_different_sides_give_a_clean_3d_selection(blend, insta
         cams.append(installed_addon.scene.cameras.add_view_camera(obj, scene, _view(eye, centre),
                                                                   viewport_projection(50.0, 160, 120), 160, 120))  # fmt: skip
     models = [installed_addon.scene.cameras.camera_from_object(c, scene) for c in cams]
-    for cam, (rgb, _) in zip(cams, render_views(client, gaussian_arrays(data), label_sh(truth.astype(np.float32)), models), strict=True):
+    for cam, (rgb, _) in zip(cams, render_views(client, data.gaussian_arrays(), label_sh(truth.astype(np.float32)), models), strict=True):
         installed_addon.scene.masks.set_camera_mask(cam, (rgb[:, :, 0] > 127).astype(np.float32))
     assert blend.ops.masksplat.compute_selection(device="cpu") == {"FINISHED"}
     chosen = _selected(obj)
