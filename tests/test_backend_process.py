@@ -20,71 +20,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scenes import cameras, disc_masks, expected_votes, load_scene, votes_request
 
-from masksplat_blender.backend.rasterizer import Gaussians, View
-from masksplat_blender.core.cameras import orbit_cameras
-from masksplat_blender.core.request import make_request_dir, write_request
-from masksplat_blender.core.splat_io import read_splats
-from masksplat_blender.core.votes import vote_weights
+from masksplat_blender.core.request import write_request
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = Path(__file__).parent / "data" / "fruit_drops" / "fruit_drops_minimal.ply"
 MODULE = [sys.executable, "-m", "masksplat_blender.backend"]
 
 
-def in_process_rasterizer():
-    """The CPU rasterizer the backend uses, imported by name (it is another helper's module)."""
-    from masksplat_blender.backend.raster_cpu import CpuRasterizer
-
-    return CpuRasterizer()
-
-
-# ---------------------------------------------------------------- scenes and requests
-
-
-def load_scene():
-    data = read_splats(SAMPLE)
-    arrays = data.gaussian_arrays()
-    lo, hi = np.percentile(data.means(), [2, 98], axis=0)
-    return arrays, data.sh(), (lo + hi) / 2, 1.1 * float(np.linalg.norm(hi - lo))
+# ---------------------------------------------------------------- scenes and requests (tests/scenes.py)
 
 
 @pytest.fixture(scope="module")
 def scene():
     return load_scene()
-
-
-def cameras(scene, n, size=48):
-    _, _, centre, radius = scene
-    return orbit_cameras(centre, radius, n, size, size, fov_deg=45, up=(0, -1, 0))
-
-
-def disc_masks(cams, dtype=np.uint8):
-    out = []
-    for cam in cams:
-        yy, xx = np.mgrid[: cam.height, : cam.width]
-        disc = ((xx - cam.width / 2) ** 2 + (yy - cam.height / 2) ** 2) < (cam.width / 4) ** 2
-        out.append(disc.astype(np.uint8) * 255 if dtype == np.uint8 else disc.astype(np.float32) * 0.75)
-    return out
-
-
-def votes_request(scene, folder=None, n_views=2, size=48, dtype=np.uint8, ignores=()):
-    arrays = scene[0]
-    cams = cameras(scene, n_views, size)
-    folder = Path(folder) if folder is not None else make_request_dir()
-    write_request(folder, "votes", arrays, cams, disc_masks(cams, dtype), ignores)
-    return folder, cams
-
-
-def expected_votes(scene, cams, masks, ignores=None):
-    arrays = scene[0]
-    g = Gaussians(**arrays)
-    out = np.zeros((g.count, 2))
-    raster = in_process_rasterizer()
-    for index, (cam, mask) in enumerate(zip(cams, masks, strict=True)):
-        view = View(cam.world_to_camera.astype(np.float32), cam.K().astype(np.float32), cam.width, cam.height)
-        raster.votes(g, view, vote_weights(mask, None if ignores is None else ignores[index]), out)
-    return out
 
 
 def _edit_header(folder, change):

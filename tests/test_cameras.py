@@ -7,18 +7,11 @@ import struct
 
 import numpy as np
 import pytest
+from camera_writers import save_cameras_json, save_colmap, save_transforms_json
 
-from masksplat_blender.core.cameras import (
-    Camera,
-    CameraFormatError,
-    image_stem,
-    load_cameras,
-    look_at,
-    orbit_cameras,
-    save_cameras_json,
-    save_colmap,
-    save_transforms_json,
-)
+from masksplat_blender.core.camera_files import CameraFormatError, load_cameras
+from masksplat_blender.core.cameras import Camera, image_stem, look_at
+from masksplat_blender.core.orbit import orbit_cameras
 
 
 def sample_cameras() -> list[Camera]:

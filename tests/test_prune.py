@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+from camera_writers import save_cameras_json
 from scenes import SAMPLE, fruit_cameras
 
-from masksplat_blender.core.cameras import save_cameras_json
 from masksplat_blender.core.prune import PruneError, choose_removal, never_contributes, parse_criterion, psnr
 from masksplat_blender.core.splat_io import read_splats
 
@@ -88,7 +88,7 @@ def test_zero_criterion_on_a_real_splat_is_lossless_for_used_views():
     from conftest import data_file
 
     from masksplat_blender.client import BackendClient, compute_votes, render_views
-    from masksplat_blender.core.cameras import orbit_cameras
+    from masksplat_blender.core.orbit import orbit_cameras
     from masksplat_blender.core.prune import compare_views
 
     data = read_splats(data_file("gshairlod_donut/fused.ply"))

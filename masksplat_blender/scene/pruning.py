@@ -8,7 +8,8 @@ import json
 import bpy
 import numpy as np
 
-from ..core.cameras import Camera, orbit_cameras
+from ..core.cameras import Camera
+from ..core.orbit import orbit_cameras
 from ..core.prune import (
     PruneError,
     QualityReport,
