@@ -556,6 +556,35 @@ def transfer_labels(
         return load_numbered(folder, LABELS, len(cameras)), load_numbered(folder, RENDER, len(cameras)), result
 
 
+class PlanBackend:
+    """One backend client as the scene's plans call it (`plan.run(backend, progress, cancelled)`;
+    scene/ does not import the client): results only, progress as (done, total), cancel as
+    cancelled() -> bool, the same keywords for every call."""
+
+    def __init__(self, client: BackendClient):
+        self.client = client
+
+    def votes(self, gaussians: dict, cameras, masks, ignores=(), mode: str = "two_class", progress=None, cancelled=None) -> np.ndarray:
+        """Votes [N, K] float32 (compute_votes)."""
+        return compute_votes(self.client, gaussians, cameras, masks, ignores, mode, _steps(progress), cancelled)[0]
+
+    def renders(self, gaussians: dict, sh: np.ndarray, cameras, progress=None, cancelled=None) -> list[np.ndarray]:
+        """RGB [H, W, 3] uint8 per camera (render_views)."""
+        return [rgb for rgb, _ in render_views(self.client, gaussians, sh, cameras, progress=_steps(progress), cancel_check=cancelled)]
+
+    def transfer(self, gaussians: dict, sh: np.ndarray, cameras, sources, model: str, progress=None, cancelled=None,
+                 **options) -> list[np.ndarray]:  # fmt: skip
+        """Label maps int32 [H, W] per camera (transfer_labels; `options`: num_labels, cache_dir, k, feature_size)."""
+        maps, _, _ = transfer_labels(self.client, gaussians, sh, cameras, sources, model, progress=_steps(progress),
+                                     cancel_check=cancelled, **options)  # fmt: skip
+        return maps
+
+
+def _steps(progress):
+    """The backend's progress (done, total, message) as a plan's (done, total), or None."""
+    return None if progress is None else (lambda done, total, *_: progress(done, total) if total else None)
+
+
 def download_model(python: str, model_id: str, folder, timeout: float | None = None, *, allow_network: bool) -> Path:
     """Download `model_id`'s safetensors and JSON files into `folder` with the backend Python
     (`--download-model`): the add-on's explicit Download Model button. `allow_network` is the

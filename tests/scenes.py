@@ -39,6 +39,17 @@ def fruit_cameras(n: int, size: int = 96, name_prefix: str = "view", elevation=(
                          up=(0, 0, 1), elevation_deg=elevation, name_prefix=name_prefix)  # fmt: skip
 
 
+def sample_cameras() -> list[Camera]:
+    """Five cameras of one 640x480 size with varied poses, focal lengths and principal points."""
+    rng = np.random.default_rng(0)
+    cams = []
+    for i in range(5):
+        eye = rng.normal(size=3) * 3
+        w2c = look_at(eye, rng.normal(size=3) * 0.1)
+        cams.append(Camera(f"img_{i:02d}", f"img_{i:02d}.jpg", w2c, 800.0 + i, 760.0 - i, 330.5 + i, 250.25, 640, 480))
+    return cams
+
+
 # ---------------------------------------------------------------- rasterizer scenes
 
 

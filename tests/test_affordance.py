@@ -14,8 +14,8 @@ import json
 
 import numpy as np
 import pytest
+from headless import run_batch
 from scenes import fruit_cameras, fruit_labels, write_affordance_scene
-from test_batch import run_batch
 
 from masksplat_blender.core.images import read_png, write_png
 from masksplat_blender.core.labels import weighted_agreement

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from headless import run_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "fruit_drops" / "fruit_drops_minimal.ply"
-
-
-def run_batch(*args, by_path=False, cwd=ROOT):
-    start = [sys.executable, str(ROOT / "masksplat_blender" / "batch.py"), "--"] if by_path else [sys.executable, "-m", "masksplat_blender.batch"]
-    return subprocess.run([*start, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def _body(path: Path) -> bytes:

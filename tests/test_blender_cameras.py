@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from camera_writers import save_cameras_json
-from test_cameras import sample_cameras
+from scenes import sample_cameras
 
 from masksplat_blender.core.cameras import Camera, look_at
 

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import bpy
 from bpy.props import EnumProperty, FloatProperty, IntProperty
 
-from ..client import BackendError, compute_votes, render_views
-from ..core.prune import PruneError
 from ..scene.pruning import PrunePlan
-from ..scene.splat_object import is_splat_object, keep_vertices
-from .backend_ops import DEVICE_ITEMS, backend_client
-from .modal import BackgroundWork, interactive
-from .reports import report_error
+from .backend_ops import DEVICE_ITEMS
+from .common import splat_poll
+from .modal import PlanWork, interactive
 
 
-class MASKSPLAT_OT_prune_splats(BackgroundWork, bpy.types.Operator):
+class MASKSPLAT_OT_prune_splats(PlanWork, bpy.types.Operator):
     """Remove Gaussians that add nothing to any view (reports PSNR before and after first)"""
 
     bl_idname = "masksplat.prune_splats"
@@ -53,38 +48,19 @@ class MASKSPLAT_OT_prune_splats(BackgroundWork, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return is_splat_object(context.active_object)
+        return splat_poll(context)
 
     def _criterion(self) -> str:
         return {"ZERO": "zero", "THRESHOLD": f"threshold:{self.threshold!r}", "FRACTION": f"fraction:{self.fraction!r}"}[self.criterion]
 
-    def prepare(self, context) -> bool:
-        obj = context.active_object
-        try:
-            if obj.mode != "OBJECT":
-                bpy.ops.object.mode_set(mode="OBJECT")
-            self._plan = PrunePlan(obj, context.scene, self.cameras, self.orbit_views, self.orbit_size, self._criterion(), self.min_psnr)
-            backend = backend_client(context, self.device)
-        except (ValueError, PruneError, BackendError) as err:
-            report_error(self, err)
-            return False
-        self._compute = lambda arrays, cams, masks, cancel: compute_votes(backend, arrays, cams, masks, mode="labels", cancel_check=cancel)[0]
-        self._render = lambda arrays, sh, cams: [rgb for rgb, _ in render_views(backend, arrays, sh, cams)]
-        return True
-
-    def work(self, progress, cancelled):
-        return self._plan.run(self._compute, self._render, progress, cancelled)
+    def make_plan(self, context, obj) -> PrunePlan:
+        return PrunePlan(obj, context.scene, self.cameras, self.orbit_views, self.orbit_size, self._criterion(), self.min_psnr)
 
     def finish(self, context, result) -> set:
-        remove, report = result
-        obj = context.active_object
-        obj.masksplat.prune_report = json.dumps(report.as_dict())
-        if remove.any():
-            keep_vertices(obj, ~remove)
-        self.report({"INFO"}, f"Pruned: {report.summary()}")
+        status = super().finish(context, result)
         if interactive(context):
-            show_report_popup(context, report.as_dict())
-        return {"FINISHED"}
+            show_report_popup(context, result[1].as_dict())
+        return status
 
     def invoke(self, context, event):
         return context.window_manager.invoke_props_dialog(self) if interactive(context) else self.execute(context)

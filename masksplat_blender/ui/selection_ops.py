@@ -8,37 +8,18 @@ import bpy
 import numpy as np
 from bpy.props import EnumProperty, FloatProperty, StringProperty
 
-from ..client import BackendError, compute_votes
 from ..core.masks import MaskError, check_mask_size, match_mask_files
 from ..scene import masks as scene_masks
 from ..scene import selection
 from ..scene.cameras import camera_resolution, cameras_by_stem
-from ..scene.splat_object import is_splat_object, keep_vertices
-from .backend_ops import DEVICE_ITEMS, backend_client
-from .modal import BackgroundWork
+from ..scene.splat_object import keep_vertices
+from .backend_ops import DEVICE_ITEMS
+from .common import ObjectMode, splat_poll
+from .modal import PlanWork
 from .reports import report_error
 
 
-def _splat_poll(context) -> bool:
-    return is_splat_object(context.active_object)
-
-
-class _ObjectMode:
-    """Run in object mode (mesh data, not the edit-mode copy) and come back."""
-
-    def __init__(self, obj):
-        self.obj, self.mode = obj, obj.mode
-
-    def __enter__(self):
-        if self.mode != "OBJECT":
-            bpy.ops.object.mode_set(mode="OBJECT")
-
-    def __exit__(self, *exc):
-        if self.mode != "OBJECT" and self.obj.name in bpy.context.view_layer.objects:
-            bpy.ops.object.mode_set(mode=self.mode)
-
-
-class MASKSPLAT_OT_compute_selection(BackgroundWork, bpy.types.Operator):
+class MASKSPLAT_OT_compute_selection(PlanWork, bpy.types.Operator):
     """Work out which Gaussians the masks show (votes over every camera with a mask) and select them"""
 
     bl_idname = "masksplat.compute_selection"
@@ -49,33 +30,10 @@ class MASKSPLAT_OT_compute_selection(BackgroundWork, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _splat_poll(context)
+        return splat_poll(context)
 
-    def prepare(self, context) -> bool:
-        obj = context.active_object
-        try:
-            with _ObjectMode(obj):
-                self._plan = selection.VotePlan(obj, context.scene)
-            backend = backend_client(context, self.device)
-        except (ValueError, BackendError) as err:
-            report_error(self, err)
-            return False
-        self._compute = lambda arrays, cams, masks, ignores, cancel: compute_votes(
-            backend, arrays, cams, masks, ignores, cancel_check=cancel
-        )[0]
-        return True
-
-    def work(self, progress, cancelled):
-        return self._plan.run(self._compute, progress, cancelled)
-
-    def finish(self, context, votes) -> set:
-        obj = context.active_object
-        self._plan.commit()
-        with _ObjectMode(obj):
-            selection.store_votes(obj, votes)
-            summary = selection.apply_selection(obj)
-        self.report({"INFO"}, f"{summary} ({len(self._plan.keys)} views, {len(self._plan.todo)} computed)")
-        return {"FINISHED"}
+    def make_plan(self, context, obj) -> selection.VotePlan:
+        return selection.VotePlan(obj, context.scene)
 
 
 class MASKSPLAT_OT_select_by_votes(bpy.types.Operator):
@@ -98,11 +56,11 @@ class MASKSPLAT_OT_select_by_votes(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _splat_poll(context)
+        return splat_poll(context)
 
     def execute(self, context):
         obj = context.active_object
-        with _ObjectMode(obj):
+        with ObjectMode(obj):
             if self.action == "SELECT":
                 if not selection.has_votes(obj):
                     self.report({"ERROR"}, f"'{obj.name}' has no votes yet: run Compute Selection first")
@@ -125,11 +83,11 @@ class MASKSPLAT_OT_delete_selected(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _splat_poll(context)
+        return splat_poll(context)
 
     def execute(self, context):
         obj = context.active_object
-        with _ObjectMode(obj):
+        with ObjectMode(obj):
             chosen = selection.vertex_selection(obj)
             if not chosen.any():
                 self.report({"WARNING"}, "Nothing is selected")
@@ -166,11 +124,11 @@ class MASKSPLAT_OT_separate_selected(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _splat_poll(context)
+        return splat_poll(context)
 
     def execute(self, context):
         obj = context.active_object
-        with _ObjectMode(obj):
+        with ObjectMode(obj):
             try:
                 new = separate_selected(context, obj)
             except ValueError as err:
@@ -191,7 +149,7 @@ class MASKSPLAT_OT_load_masks(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _splat_poll(context)
+        return splat_poll(context)
 
     def invoke(self, context, event):
         context.window_manager.fileselect_add(self)
