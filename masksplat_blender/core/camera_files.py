@@ -29,12 +29,10 @@ class CameraFormatError(ValueError):
 
 def pixel_count(value, what: str) -> int:
     """A whole number of pixels from a camera file (128 or 128.0; not 128.7, not true)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    whole = isinstance(value, (int, float, str)) and not isinstance(value, bool) and float(value).is_integer()
+    if not whole:
         raise ValueError(f"{what} must be a whole number of pixels, not {value!r}")
-    number = float(value)
-    if not number.is_integer():
-        raise ValueError(f"{what} must be a whole number of pixels, not {value!r}")
-    return int(number)
+    return int(float(value))
 
 
 def _finish(path, cameras: list[Camera]) -> list[Camera]:

@@ -245,11 +245,7 @@ def _read_header(folder: Path) -> dict:
         raise RequestError(f"no {HEADER_FILE} in {folder}") from None
     except (OSError, json.JSONDecodeError) as err:
         raise RequestError(f"{HEADER_FILE} is not valid JSON ({err})") from None
-    if not isinstance(header, dict):
-        raise RequestError(f"{HEADER_FILE} must hold an object")
-    unknown = set(header) - HEADER_KEYS
-    if unknown:
-        raise RequestError(f"unknown header keys: {', '.join(sorted(unknown))}")
+    _known_object(header, HEADER_KEYS, f"{HEADER_FILE} must hold an object", "unknown header keys: ")
     if header.get("version") != VERSION:
         raise RequestError(f"request version {header.get('version')!r}; this backend reads version {VERSION}")
     if header.get("kind") not in KINDS:
@@ -280,11 +276,7 @@ def _read_views(folder: Path, raw_views, kind: str, mode: str) -> tuple[list[Cam
 def _read_view(raw, index: int) -> Camera:
     """One view's camera: known keys, a size in range, finite positive intrinsics."""
     where = f"view {index}"
-    if not isinstance(raw, dict):
-        raise RequestError(f"{where} must be an object")
-    unknown = set(raw) - VIEW_KEYS
-    if unknown:
-        raise RequestError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    _known_object(raw, VIEW_KEYS, f"{where} must be an object", f"{where}: unknown keys ")
     try:
         name = str(raw["name"])
         view = Camera(
@@ -375,6 +367,15 @@ def _read_source(folder: Path, raw, where: str, num_labels: int) -> tuple[str, s
     if low < 0 or high >= num_labels:
         raise RequestError(f"{where}: label values {low}..{high} lie outside 0..{num_labels - 1}")
     return image_name, labels_name
+
+
+def _known_object(raw, keys: set, not_an_object: str, unknown_keys: str) -> None:
+    """`raw` must be a JSON object with no key outside `keys` (the messages name what it is)."""
+    if not isinstance(raw, dict):
+        raise RequestError(not_an_object)
+    unknown = set(raw) - keys
+    if unknown:
+        raise RequestError(unknown_keys + ", ".join(sorted(unknown)))
 
 
 def _is_int(value) -> bool:

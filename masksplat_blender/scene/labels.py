@@ -27,7 +27,7 @@ from ..core.labels import (
 from ..core.votes import argmax_labels
 from .cameras import camera_from_object, camera_resolution
 from .display import LABEL_COLOUR, set_show_labels
-from .masks import read_image_file, store_camera_image
+from .masks import camera_image, read_image_file, store_camera_image
 from .selection import scene_cameras, set_vertex_selection, with_occluders, world_gaussians, world_sh
 
 LABEL_ATTRIBUTE = "ms_label"
@@ -89,14 +89,8 @@ def has_own_labels(cam_obj: bpy.types.Object) -> bool:
 
 def camera_label_map(cam_obj: bpy.types.Object) -> np.ndarray | None:
     """int32 [H, W] label ids of a camera (top row first), or None without a label map."""
-    image = cam_obj.masksplat.label_map
-    if image is None:
-        return None
-    width, height = image.size
-    pixels = np.empty(width * height * image.channels, dtype=np.float32)
-    image.pixels.foreach_get(pixels)
-    pixels = pixels.reshape(height, width, image.channels)[::-1]
-    return label_ids_from_pixels(pixels, f"label map of camera '{cam_obj.name}'")
+    pixels = camera_image(cam_obj, "label_map")
+    return None if pixels is None else label_ids_from_pixels(pixels, f"label map of camera '{cam_obj.name}'")
 
 
 def read_label_file(path) -> np.ndarray:

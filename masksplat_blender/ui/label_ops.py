@@ -7,25 +7,18 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from ..core.labels import MAX_LABELS, LabelError
 from ..scene import labels as scene_labels
-from .backend_ops import DEVICE_ITEMS
-from .common import ObjectMode, splat_poll
+from .common import LoadCameraFiles, ObjectMode, SplatOperator
 from .modal import PlanWork, interactive
 from .preferences import get_preferences
-from .selection_ops import missing_note, read_camera_files
 
 
-class MASKSPLAT_OT_add_label(bpy.types.Operator):
+class MASKSPLAT_OT_add_label(SplatOperator, bpy.types.Operator):
     """Add a label to the active splat object's label set"""
 
     bl_idname = "masksplat.add_label"
     bl_label = "Add Label"
-    bl_options = {"REGISTER", "UNDO"}
 
     name: StringProperty(name="Name", default="")
-
-    @classmethod
-    def poll(cls, context):
-        return splat_poll(context)
 
     def execute(self, context):
         obj = context.active_object
@@ -41,16 +34,15 @@ class MASKSPLAT_OT_add_label(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class MASKSPLAT_OT_remove_label(bpy.types.Operator):
+class MASKSPLAT_OT_remove_label(SplatOperator, bpy.types.Operator):
     """Remove the last label of the set (label ids are pixel values in label maps, so only the last can go)"""
 
     bl_idname = "masksplat.remove_label"
     bl_label = "Remove Label"
-    bl_options = {"REGISTER", "UNDO"}
 
     @classmethod
     def poll(cls, context):
-        return splat_poll(context) and len(context.active_object.masksplat.labels) > 1
+        return super().poll(context) and len(context.active_object.masksplat.labels) > 1
 
     def execute(self, context):
         props = context.active_object.masksplat
@@ -59,36 +51,22 @@ class MASKSPLAT_OT_remove_label(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class MASKSPLAT_OT_load_label_maps(bpy.types.Operator):
+class MASKSPLAT_OT_load_label_maps(LoadCameraFiles, bpy.types.Operator):
     """Load label-id images named after the cameras (8-bit PNG: 0 background, 1..K labels; e.g. SAM instance ids)"""
 
     bl_idname = "masksplat.load_label_maps"
     bl_label = "Load Label Maps"
-    bl_options = {"REGISTER", "UNDO"}
+    what = "label map"
 
-    directory: StringProperty(name="Folder", subtype="DIR_PATH")
+    def read_file(self, path):
+        return scene_labels.read_label_file(path)
 
-    @classmethod
-    def poll(cls, context):
-        return splat_poll(context)
-
-    def invoke(self, context, event):
-        context.window_manager.fileselect_add(self)
-        return {"RUNNING_MODAL"}
-
-    def execute(self, context):
-        obj = context.active_object
-        try:
-            loaded, missing = read_camera_files(context, obj, self.directory, scene_labels.read_label_file, "label map")
-            count = max(int(ids.max(initial=0)) for ids in loaded.values()) + 1
-            scene_labels.ensure_label_set(obj, max(count, 2))
-        except ValueError as err:
-            self.report({"ERROR"}, str(err))
-            return {"CANCELLED"}
+    def store_files(self, obj, loaded: dict) -> str:
+        count = max(int(ids.max(initial=0)) for ids in loaded.values()) + 1
+        scene_labels.ensure_label_set(obj, max(count, 2))
         for cam, ids in loaded.items():
             scene_labels.set_camera_label_map(cam, ids)
-        self.report({"INFO"}, f"Loaded {len(loaded)} label maps ({count} label ids)" + missing_note(missing))
-        return {"FINISHED"}
+        return f"Loaded {len(loaded)} label maps ({count} label ids)"
 
 
 class MASKSPLAT_OT_compute_labels(PlanWork, bpy.types.Operator):
@@ -96,24 +74,16 @@ class MASKSPLAT_OT_compute_labels(PlanWork, bpy.types.Operator):
 
     bl_idname = "masksplat.compute_labels"
     bl_label = "Compute Labels"
-    bl_options = {"REGISTER", "UNDO"}
-
-    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="PREFERENCES")
-
-    @classmethod
-    def poll(cls, context):
-        return splat_poll(context)
 
     def make_plan(self, context, obj) -> scene_labels.LabelPlan:
         return scene_labels.LabelPlan(obj, context.scene)
 
 
-class MASKSPLAT_OT_select_label(bpy.types.Operator):
+class MASKSPLAT_OT_select_label(SplatOperator, bpy.types.Operator):
     """Select the Gaussians that carry a label (after Compute Labels)"""
 
     bl_idname = "masksplat.select_label"
     bl_label = "Select Label"
-    bl_options = {"REGISTER", "UNDO"}
 
     label: IntProperty(name="Label", default=-1, min=-1, max=MAX_LABELS, description="Label id (-1: the active label)")
     action: EnumProperty(
@@ -122,10 +92,6 @@ class MASKSPLAT_OT_select_label(bpy.types.Operator):
                ("REMOVE", "Remove", "Take this label out of the selection")),  # fmt: skip
         default="SET",
     )
-
-    @classmethod
-    def poll(cls, context):
-        return splat_poll(context)
 
     def execute(self, context):
         obj = context.active_object
@@ -145,7 +111,6 @@ class MASKSPLAT_OT_transfer_labels(PlanWork, bpy.types.Operator):
 
     bl_idname = "masksplat.transfer_labels"
     bl_label = "Transfer Labels"
-    bl_options = {"REGISTER", "UNDO"}
 
     source_camera: StringProperty(
         name="Source Camera",
@@ -170,12 +135,6 @@ class MASKSPLAT_OT_transfer_labels(PlanWork, bpy.types.Operator):
     feature_size: IntProperty(name="Feature Size", default=448, min=14, max=1792, step=14,
                               description="Images are resized to this square (a multiple of 14) for DINOv2; the paper uses 896")  # fmt: skip
     lift: BoolProperty(name="Lift to Gaussians", default=True, description="Compute the labels of the Gaussians after the transfer")
-    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="PREFERENCES")
-
-    @classmethod
-    def poll(cls, context):
-        return splat_poll(context)
-
     def invoke(self, context, event):
         """A dialog first (model, source, neighbours); then it runs in the background."""
         return context.window_manager.invoke_props_dialog(self, width=420) if interactive(context) else self.execute(context)

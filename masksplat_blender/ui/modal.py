@@ -12,11 +12,12 @@ from __future__ import annotations
 import threading
 
 import bpy
+from bpy.props import EnumProperty
 
 from ..client import BackendError, PlanBackend
 from ..core.errors import CANCELLED, outcome_of
-from .backend_ops import backend_client
-from .common import ObjectMode
+from .backend_ops import DEVICE_ITEMS, backend_client
+from .common import ObjectMode, SplatOperator
 from .reports import report_cancel, report_error
 
 
@@ -93,11 +94,14 @@ class BackgroundWork:
         return self.finish(context, state["result"])
 
 
-class PlanWork(BackgroundWork):
-    """BackgroundWork for a scene plan on the active splat object. The operator defines
-    `make_plan(context, obj)` and a `device` property; the plan gathers from Blender in
-    object mode, `plan.run(backend, progress, cancelled)` runs in the worker, and
-    `plan.apply(obj, scene, result)` writes back in object mode and says what it did."""
+class PlanWork(SplatOperator, BackgroundWork):
+    """BackgroundWork for a scene plan on the active splat object, on the device the
+    `device` property names. The operator defines `make_plan(context, obj)`: the plan
+    gathers from Blender in object mode, `plan.run(backend, progress, cancelled)` runs in
+    the worker, and `plan.apply(obj, scene, result)` writes back in object mode and says
+    what it did."""
+
+    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="PREFERENCES")
 
     def prepare(self, context) -> bool:
         obj = context.active_object
