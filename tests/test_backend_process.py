@@ -278,7 +278,7 @@ def test_once_sigint_exits_130_right_after_the_view_in_progress(scene, tmp_path)
     assert done < 1500 and not (tmp_path / "votes.npy").exists()
 
 
-def test_idle_timeout_stdin_eof_and_shutdown_end_the_process(tmp_path):
+def test_idle_timeout_and_stdin_eof_end_the_process(tmp_path):
     idle = Serve(MODULE, extra=["--idle-timeout", "1"])
     start = time.monotonic()
     assert idle.proc.wait(timeout=15) == 0
@@ -286,11 +286,16 @@ def test_idle_timeout_stdin_eof_and_shutdown_end_the_process(tmp_path):
     eof = Serve(MODULE)
     eof.proc.stdin.close()
     assert eof.proc.wait(timeout=10) == 0
-    bad = Serve(MODULE)
-    bad.proc.stdin.write("this is not json\n")
-    bad.proc.stdin.flush()
-    assert bad.next()["event"] == "error"
-    bad.close()
+
+
+def test_a_line_that_is_not_json_is_answered_and_the_process_serves_on(scene, server):
+    server.proc.stdin.write("this is not json\n")
+    server.proc.stdin.flush()
+    assert server.next()["event"] == "error"
+    folder, _ = votes_request(scene, n_views=1)
+    server.send({"id": "after garbage", "request": str(folder)})
+    assert server.result("after garbage")["ok"] is True  # (the fixture's close shuts it down and checks stdout)
+    shutil.rmtree(folder)
 
 
 def test_cuda_requested_without_cuda(scene, tmp_path):
@@ -334,7 +339,7 @@ def test_stray_output_even_from_compiled_code_goes_to_stderr():
     assert "a stray print" in proc.stderr and "a stray write from C" in proc.stderr
 
 
-def test_peak_memory_does_not_grow_with_views(scene, tmp_path, capsys):
+def test_peak_memory_does_not_grow_with_views(scene, server, tmp_path, capsys):
     """16 vs 64 views of 384x384 float32 masks (0.56 MiB each): if the backend held every
     view, the 64-view run would need 27 MiB of masks (and 54 MiB of weights) more.
 
@@ -351,14 +356,11 @@ def test_peak_memory_does_not_grow_with_views(scene, tmp_path, capsys):
         proc = subprocess.run([*MODULE, "--once", str(folders[n]), "--device", "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         once[n] = json.loads(proc.stdout.splitlines()[-1])["peak_rss_mb"]
-    serve, warm = Serve(MODULE), {}
-    try:
-        for n in (1, 16, 64):
-            serve.send({"id": n, "request": str(folders[n])})
-            result = serve.result(n, timeout=300)
-            warm[n] = result.get("request_peak_rss_mb", result["peak_rss_mb"])
-    finally:
-        serve.close()
+    warm = {}
+    for n in (1, 16, 64):  # the module's warm server: each request's own peak
+        server.send({"id": f"memory {n}", "request": str(folders[n])})
+        result = server.result(f"memory {n}", timeout=300)
+        warm[n] = result.get("request_peak_rss_mb", result["peak_rss_mb"])
     with capsys.disabled():
         print(f"\nbackend peak RSS, {len(scene[0]['means'])} Gaussians, 384x384 float32 masks (MB): "
               f"fresh --once process 16 views {once[16]:.1f}, 64 views {once[64]:.1f}; "

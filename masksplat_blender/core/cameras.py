@@ -1,4 +1,4 @@
-"""Cameras in one model (OpenCV pinhole): the record every part uses and its conventions.
+"""Cameras in one model (OpenCV pinhole) and its conventions.
 
 `Camera` is what every other part uses, the backend's views included: a 4x4 world-to-camera
 matrix with OpenCV axes (x right, y down, z forward) and fx, fy, cx, cy in pixels, where the
@@ -20,6 +20,11 @@ MAX_IMAGE_SIZE = 16384  # pixels a side; the backend refuses larger views (core/
 
 @dataclass
 class Camera:
+    """One pinhole camera, the only camera record: files are read into it, Blender cameras
+    convert to and from it (scene.cameras), requests carry it as a view and the backend's
+    rasterizers take it as it is. `name` is what its masks, label maps and renders are
+    named by (for a camera read from a file: image_stem of `image_name`)."""
+
     name: str
     image_name: str
     world_to_camera: np.ndarray
