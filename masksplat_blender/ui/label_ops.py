@@ -135,6 +135,7 @@ class MASKSPLAT_OT_transfer_labels(PlanWork, bpy.types.Operator):
     feature_size: IntProperty(name="Feature Size", default=448, min=14, max=1792, step=14,
                               description="Images are resized to this square (a multiple of 14) for DINOv2; the paper uses 896")  # fmt: skip
     lift: BoolProperty(name="Lift to Gaussians", default=True, description="Compute the labels of the Gaussians after the transfer")
+
     def invoke(self, context, event):
         """A dialog first (model, source, neighbours); then it runs in the background."""
         return context.window_manager.invoke_props_dialog(self, width=420) if interactive(context) else self.execute(context)

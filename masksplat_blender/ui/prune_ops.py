@@ -41,6 +41,7 @@ class MASKSPLAT_OT_prune_splats(PlanWork, bpy.types.Operator):
     threshold: FloatProperty(name="Threshold", description="Contribution per view pixel (a Gaussian covering 10 pixels fully in one of 32 views at 256x256 has 5e-6)", default=1e-8, min=0.0, precision=10)
     fraction: FloatProperty(name="Fraction", default=0.1, min=0.001, max=0.99)
     min_psnr: FloatProperty(name="Minimum PSNR", description="With Smallest Fraction: remove less until the used views keep this PSNR (0 = off)", default=0.0, min=0.0, max=100.0)
+
     def _criterion(self) -> str:
         return {"ZERO": "zero", "THRESHOLD": f"threshold:{self.threshold!r}", "FRACTION": f"fraction:{self.fraction!r}"}[self.criterion]
 
