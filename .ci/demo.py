@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from camera_writers import save_cameras_json  # noqa: E402
 from contact_sheet import TEXT_COLOUR, ContactSheet, difference, fewer_colours, half_size  # noqa: E402
 from scenes import (  # noqa: E402
     DONUT_PLANT_HELD_OUT,
@@ -38,7 +39,6 @@ from scenes import (  # noqa: E402
 )
 
 from masksplat_blender.client import BackendClient, render_views  # noqa: E402
-from masksplat_blender.core.cameras import save_cameras_json  # noqa: E402
 from masksplat_blender.core.images import read_png, write_png  # noqa: E402
 from masksplat_blender.core.prune import psnr  # noqa: E402
 from masksplat_blender.core.splat_io import read_splats, write_ply  # noqa: E402

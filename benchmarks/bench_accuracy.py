@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 
 from masksplat_blender.client import BackendClient, compute_votes, render_views  # noqa: E402
-from masksplat_blender.core.cameras import Camera, look_at, orbit_cameras  # noqa: E402
+from masksplat_blender.core.cameras import Camera, look_at  # noqa: E402
 from masksplat_blender.core.masks import edge_band, iou_and_accuracy, label_sh, morph  # noqa: E402
+from masksplat_blender.core.orbit import orbit_cameras  # noqa: E402
 from masksplat_blender.core.splat_io import read_splats  # noqa: E402
 from masksplat_blender.core.transform import bake_transform  # noqa: E402
 from masksplat_blender.core.votes import centre_votes, fill_never_seen, never_seen, select_two_class  # noqa: E402

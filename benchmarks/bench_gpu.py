@@ -38,8 +38,8 @@ def main() -> int:
     from synthetic import make_splat_data
 
     from masksplat_blender.backend import raster_gsplat
-    from masksplat_blender.backend.rasterizer import Gaussians, View
-    from masksplat_blender.core.cameras import orbit_cameras
+    from masksplat_blender.backend.rasterizer import Gaussians
+    from masksplat_blender.core.orbit import orbit_cameras
 
     ok, reason = raster_gsplat.available()
     if not ok:
@@ -47,7 +47,7 @@ def main() -> int:
     data = make_splat_data(args.n, 0, seed=1)
     g = Gaussians(data.means(), data.quats_wxyz(), data.log_scales(), data.opacity_logits())
     cams = orbit_cameras([0, 0, 0], 1.6, args.views, args.width, args.height, fov_deg=60)
-    views = [View(c.world_to_camera.astype(np.float32), c.K().astype(np.float32), c.width, c.height) for c in cams]
+    views = cams
     yy, xx = np.mgrid[: args.height, : args.width]
     rng = np.random.default_rng(0)
     masks = []
@@ -73,8 +73,8 @@ def main() -> int:
     t_ours = timed(lambda: ours.votes_masks(g, views, masks, ignores, "two_class", out))
 
     means, quats, scales, opac, _ = ours._gaussian_tensors(g)
-    viewmats = torch.as_tensor(np.stack([v.viewmat for v in views]), device=dev)
-    ks = torch.as_tensor(np.stack([v.K for v in views]), device=dev)
+    viewmats = torch.as_tensor(np.stack([v.world_to_camera for v in views]).astype(np.float32), device=dev)
+    ks = torch.as_tensor(np.stack([v.K() for v in views]).astype(np.float32), device=dev)
     weights_gpu = []
     for start in range(0, len(views), args.batch):
         m = torch.as_tensor(np.stack(masks[start : start + args.batch]), device=dev).float() / 255
@@ -120,7 +120,7 @@ def main() -> int:
         print(f"| {name} | {t:.3f} | {t / t_bare:.2f}x |")
 
     # CPU/CUDA agreement on the bundled real splat.
-    from test_raster_cpu import mask_weights, scene_and_views
+    from scenes import mask_weights, scene_and_views
 
     from masksplat_blender.backend.raster_cpu import CpuRasterizer
 

@@ -30,10 +30,11 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="msbench-"))
     import bpy
+    from camera_writers import save_cameras_json
     from synthetic import make_splat_data
 
     import masksplat_blender
-    from masksplat_blender.core.cameras import orbit_cameras, save_cameras_json
+    from masksplat_blender.core.orbit import orbit_cameras
     from masksplat_blender.core.splat_io import write_ply
     from masksplat_blender.scene import masks as scene_masks
 

@@ -30,7 +30,7 @@ SPLATS = {
 }
 
 from masksplat_blender.client import BackendClient, compute_votes, render_views  # noqa: E402
-from masksplat_blender.core.cameras import orbit_cameras  # noqa: E402
+from masksplat_blender.core.orbit import orbit_cameras  # noqa: E402
 from masksplat_blender.core.prune import choose_removal, compare_views, never_contributes, parse_criterion  # noqa: E402
 from masksplat_blender.core.splat_io import read_splats  # noqa: E402
 

@@ -92,13 +92,20 @@ def disk_weights(size=SIZE) -> np.ndarray:
 
 
 def load_scene(n_views=16):
-    from masksplat_blender.backend.rasterizer import Gaussians, View
+    from masksplat_blender.backend.rasterizer import Gaussians
     from masksplat_blender.core.splat_io import read_splats
 
     data = read_splats(GUITAR)
     g = Gaussians(data.means(), data.quats_wxyz(), data.log_scales(), data.opacity_logits())
-    views = [View(vm.astype(np.float32), K.astype(np.float32), SIZE, SIZE) for vm, K in fitted_orbit(g.means, n_views)]
-    return data, g, views
+    return data, g, fitted_cameras(g.means, n_views)
+
+
+def fitted_cameras(means: np.ndarray, n: int, seed=0, first=0) -> list:
+    """`fitted_orbit` as cameras named v<first>, v<first + 1>, ..."""
+    from masksplat_blender.core.cameras import Camera
+
+    return [Camera(f"v{i}", f"v{i}.png", vm, K[0, 0], K[1, 1], K[0, 2], K[1, 2], SIZE, SIZE)
+            for i, (vm, K) in enumerate(fitted_orbit(means, n, seed=seed), start=first)]  # fmt: skip
 
 
 def child() -> None:
@@ -137,11 +144,7 @@ def backend_rows(data, n_views: int) -> list[str]:
     from masksplat_blender.core.request import make_request_dir, write_request
 
     arrays = data.gaussian_arrays()
-    cams = []
-    from masksplat_blender.core.cameras import Camera
-
-    for i, (vm, K) in enumerate(fitted_orbit(data.means(), 16) + fitted_orbit(data.means(), 48, seed=1)):
-        cams.append(Camera(f"v{i}", f"v{i}.png", vm, K[0, 0], K[1, 1], K[0, 2], K[1, 2], SIZE, SIZE))
+    cams = fitted_cameras(data.means(), 16) + fitted_cameras(data.means(), 48, seed=1, first=16)
     masks = [(disk_weights()[:, :, 0] * 255).astype(np.uint8) for _ in cams]
     client = BackendClient(sys.executable, device="cpu")
     try:

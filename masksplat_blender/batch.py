@@ -39,9 +39,9 @@ def _parents() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     return common, backend
 
 
-def _scene_inputs(parser, ply_help: str = "the scene's splat file") -> None:
-    parser.add_argument("--ply", required=True, help=ply_help)
-    parser.add_argument("--cameras", required=True, help="cameras.json, transforms.json or a COLMAP sparse folder")
+def _scene_inputs(parser, required: bool = True) -> None:
+    parser.add_argument("--ply", required=required, help="the scene's splat file")
+    parser.add_argument("--cameras", required=required, help="cameras.json, transforms.json or a COLMAP sparse folder")
 
 
 def _add_convert(sub, common) -> None:
@@ -53,8 +53,7 @@ def _add_convert(sub, common) -> None:
 
 def _add_segment(sub, common, backend) -> None:
     seg = sub.add_parser("segment", parents=[common, backend], help="select the Gaussians that masks show; write OBJECT.ply and REST.ply")
-    seg.add_argument("--ply", help="the scene's splat file")
-    seg.add_argument("--cameras", help="cameras.json, transforms.json or a COLMAP sparse folder")
+    _scene_inputs(seg, required=False)  # or in --jobs
     seg.add_argument("--masks", help="folder of masks named after the cameras (white = object)")
     seg.add_argument("--out", help="OBJECT.ply: the selected Gaussians")
     seg.add_argument("--rest", help="REST.ply: the other Gaussians")

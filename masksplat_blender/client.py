@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import venv
 from contextlib import contextmanager
@@ -41,6 +40,7 @@ from .core.request import (
     make_request_dir,
     write_request,
 )
+from .core.streams import line_queue
 
 BACKEND_MAIN = Path(__file__).resolve().parent / "backend" / "__main__.py"
 CANCEL_GRACE = 0.5
@@ -85,20 +85,21 @@ class _IdleExit(Exception):
     """The backend ended on its own idle timeout before it took our request."""
 
 
+# What a user reads for a result line's failure kind ({error}: the backend's own words).
+EXPLANATIONS = {
+    "invalid_request": "the backend refused the request: {error}",
+    "out_of_memory": "the backend ran out of memory ({error}); use fewer Gaussians, smaller views, or the CPU device",
+    "cuda_unavailable": "{error}; choose CPU or Automatic as the backend device",
+    "model_unavailable": "the feature model cannot be loaded: {error}",
+}
+
+
 def _explain(kind: str, error: str, traceback_text: str = "") -> str:
     """A failure message a user can act on, from a result line's kind and error."""
-    if kind == "invalid_request":
-        return f"the backend refused the request: {error}"
-    if kind == "out_of_memory":
-        return f"the backend ran out of memory ({error}); use fewer Gaussians, smaller views, or the CPU device"
-    if kind == "cuda_unavailable":
-        return f"{error}; choose CPU or Automatic as the backend device"
-    if kind == "model_unavailable":
-        return f"the feature model cannot be loaded: {error}"
     if kind == "internal":
         last = traceback_text.strip().splitlines()[-3:]
         return f"the backend failed: {error}" + (f" ({' | '.join(last)})" if last else "")
-    return error
+    return EXPLANATIONS.get(kind, "{error}").format(error=error)
 
 
 def venv_python(folder, platform: str | None = None) -> Path:
@@ -301,7 +302,6 @@ class BackendClient:
 
     def _start(self) -> None:
         self.stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
-        lines = self.lines = queue.Queue()  # a fresh queue: lines of an earlier process never leak in
         command = [self.python, "-u", str(BACKEND_MAIN), "--serve", "--device", self.device, "--idle-timeout", str(self.idle_timeout)]
         try:
             with interrupts.deferred():  # a Ctrl-C half way through would leave an unknown child running
@@ -311,14 +311,7 @@ class BackendClient:
                 )  # fmt: skip
         except OSError as err:
             raise BackendError("python_missing", f"cannot start Backend Python '{self.python}': {err}") from None
-        stdout = self.process.stdout
-
-        def pump():
-            for line in stdout:
-                lines.put(line)
-            lines.put(None)
-
-        threading.Thread(target=pump, daemon=True).start()
+        self.lines = line_queue(self.process.stdout)  # a fresh queue: lines of an earlier process never leak in
         timeout = start_timeout()
         message = self._next_message(time.monotonic() + timeout)
         if message is not None and message.get("event") == "fatal":
@@ -554,6 +547,35 @@ def transfer_labels(
                       model=model, num_labels=num_labels, cache_dir=cache_dir, k=k, feature_size=feature_size)  # fmt: skip
         result = client.run(folder, progress, cancel_check, timeout)
         return load_numbered(folder, LABELS, len(cameras)), load_numbered(folder, RENDER, len(cameras)), result
+
+
+class PlanBackend:
+    """One backend client as the scene's plans call it (`plan.run(backend, progress, cancelled)`;
+    scene/ does not import the client): results only, progress as (done, total), cancel as
+    cancelled() -> bool, the same keywords for every call."""
+
+    def __init__(self, client: BackendClient):
+        self.client = client
+
+    def votes(self, gaussians: dict, cameras, masks, ignores=(), mode: str = "two_class", progress=None, cancelled=None) -> np.ndarray:
+        """Votes [N, K] float32 (compute_votes)."""
+        return compute_votes(self.client, gaussians, cameras, masks, ignores, mode, _steps(progress), cancelled)[0]
+
+    def renders(self, gaussians: dict, sh: np.ndarray, cameras, progress=None, cancelled=None) -> list[np.ndarray]:
+        """RGB [H, W, 3] uint8 per camera (render_views)."""
+        return [rgb for rgb, _ in render_views(self.client, gaussians, sh, cameras, progress=_steps(progress), cancel_check=cancelled)]
+
+    def transfer(self, gaussians: dict, sh: np.ndarray, cameras, sources, model: str, progress=None, cancelled=None,
+                 **options) -> list[np.ndarray]:  # fmt: skip
+        """Label maps int32 [H, W] per camera (transfer_labels; `options`: num_labels, cache_dir, k, feature_size)."""
+        maps, _, _ = transfer_labels(self.client, gaussians, sh, cameras, sources, model, progress=_steps(progress),
+                                     cancel_check=cancelled, **options)  # fmt: skip
+        return maps
+
+
+def _steps(progress):
+    """The backend's progress (done, total, message) as a plan's (done, total), or None."""
+    return None if progress is None else (lambda done, total, *_: progress(done, total) if total else None)
 
 
 def download_model(python: str, model_id: str, folder, timeout: float | None = None, *, allow_network: bool) -> Path:

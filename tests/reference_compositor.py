@@ -79,7 +79,7 @@ def blend_weights(means2d, conics, opacity, depth, radii, valid, width, height):
 def autograd_votes(gaussians, view, weights_hwk: np.ndarray) -> np.ndarray:
     """dL/dc for L = sum_p sum_k m_k(p) C_k(p), colours c a zero tensor that requires grad."""
     proj = project_torch(gaussians.means, gaussians.quats, gaussians.log_scales, gaussians.opacity_logits,
-                         view.viewmat, view.K, view.width, view.height)  # fmt: skip
+                         view.world_to_camera, view.K(), view.width, view.height)  # fmt: skip
     w = blend_weights(*proj, view.width, view.height)
     k = weights_hwk.shape[2]
     colors = torch.zeros(gaussians.count, k, dtype=torch.float64, requires_grad=True)
@@ -98,7 +98,7 @@ def brute_force_votes(gaussians, view, weights_hwk: np.ndarray) -> np.ndarray:
     pixel stops before the first Gaussian that would bring T to 1e-4 or below.
     """
     proj = [p.numpy() for p in project_torch(gaussians.means, gaussians.quats, gaussians.log_scales,
-                                            gaussians.opacity_logits, view.viewmat, view.K, view.width, view.height)]  # fmt: skip
+                                            gaussians.opacity_logits, view.world_to_camera, view.K(), view.width, view.height)]  # fmt: skip
     means2d, conics, opacity, depth, radii, valid = proj
     order = np.array([i for i in np.argsort(depth, kind="stable") if valid[i]], dtype=np.int64)
     u, v = means2d[order, 0], means2d[order, 1]
@@ -149,9 +149,9 @@ def reference_render(gaussians, view, background=None):
     """RGB [H, W, 3] and alpha [H, W] in float64: SH colours along (mean - camera centre),
     +0.5, clamped at 0 (gsplat's rasterization), composited with the weights above."""
     proj = project_torch(gaussians.means, gaussians.quats, gaussians.log_scales, gaussians.opacity_logits,
-                         view.viewmat, view.K, view.width, view.height)  # fmt: skip
+                         view.world_to_camera, view.K(), view.width, view.height)  # fmt: skip
     w = blend_weights(*proj, view.width, view.height)
-    viewmat = torch.as_tensor(np.asarray(view.viewmat), dtype=torch.float64)
+    viewmat = torch.as_tensor(view.world_to_camera, dtype=torch.float64)
     centre = -viewmat[:3, :3].T @ viewmat[:3, 3]
     dirs = torch.as_tensor(np.asarray(gaussians.means), dtype=torch.float64) - centre
     dirs = dirs / dirs.norm(dim=1, keepdim=True)
@@ -167,7 +167,7 @@ def tile_compositor_votes(gaussians, view, weights_hwk: np.ndarray) -> np.ndarra
     """Votes by a plain float64 PyTorch compositor, one 16x16 tile at a time (the benchmark's baseline)."""
     means2d, conics, opacity, depth, radii, valid = project_torch(
         gaussians.means, gaussians.quats, gaussians.log_scales, gaussians.opacity_logits,
-        view.viewmat, view.K, view.width, view.height,
+        view.world_to_camera, view.K(), view.width, view.height,
     )  # fmt: skip
     tiles_x, tiles_y = math.ceil(view.width / TILE), math.ceil(view.height / TILE)
     lo = torch.clamp(torch.floor(means2d / TILE - radii / TILE), min=0)

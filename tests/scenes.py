@@ -1,7 +1,8 @@
 """Test and demo scenes from real splats: the bundled fruit_drops with its hand labels, and
 the donut propped against a houseplant (tests/data/donut_plant); their cameras, and masks
 rendered from known per-Gaussian membership (occlusion-aware, thresholded at 0.5), exact
-or with SAM-like edges."""
+or with SAM-like edges. Also the small scenes, views, masks and requests the rasterizer,
+backend and client tests share."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
+from masksplat_blender.backend.rasterizer import Gaussians
 from masksplat_blender.client import BackendClient, render_views
-from masksplat_blender.core.cameras import Camera, look_at, orbit_cameras
+from masksplat_blender.core.cameras import Camera, look_at
 from masksplat_blender.core.masks import label_sh, morph
+from masksplat_blender.core.orbit import orbit_cameras
+from masksplat_blender.core.request import make_request_dir, write_request
 from masksplat_blender.core.splat_io import SplatData, read_splats
 from masksplat_blender.core.transform import apply_transform_to_vertices
-from masksplat_blender.core.votes import centre_votes
+from masksplat_blender.core.votes import centre_votes, vote_weights
 
 SAMPLE_DIR = Path(__file__).parent / "data" / "fruit_drops"
 SAMPLE = SAMPLE_DIR / "fruit_drops_minimal.ply"
@@ -33,6 +37,113 @@ def fruit_cameras(n: int, size: int = 96, name_prefix: str = "view", elevation=(
     lo, hi = np.percentile(data.means(), [2, 98], axis=0)
     return orbit_cameras((lo + hi) / 2, 1.2 * float(np.linalg.norm(hi - lo)), n, size, size, fov_deg=45,
                          up=(0, 0, 1), elevation_deg=elevation, name_prefix=name_prefix)  # fmt: skip
+
+
+def sample_cameras() -> list[Camera]:
+    """Five cameras of one 640x480 size with varied poses, focal lengths and principal points."""
+    rng = np.random.default_rng(0)
+    cams = []
+    for i in range(5):
+        eye = rng.normal(size=3) * 3
+        w2c = look_at(eye, rng.normal(size=3) * 0.1)
+        cams.append(Camera(f"img_{i:02d}", f"img_{i:02d}.jpg", w2c, 800.0 + i, 760.0 - i, 330.5 + i, 250.25, 640, 480))
+    return cams
+
+
+# ---------------------------------------------------------------- rasterizer scenes
+
+
+def splat_gaussians(path, subset=None, seed=0) -> Gaussians:
+    """A splat file's Gaussians as the rasterizers take them (with SH); `subset`: that many, chosen by `seed`."""
+    data = read_splats(path)
+    g = Gaussians(**data.gaussian_arrays(), sh=data.sh())
+    if subset:
+        idx = np.sort(np.random.default_rng(seed).choice(g.count, subset, replace=False))
+        g = Gaussians(g.means[idx], g.quats[idx], g.log_scales[idx], g.opacity_logits[idx], g.sh[idx])
+    return g
+
+
+def rasterizer_camera(cam: Camera) -> Camera:
+    """`cam` with the float32 pose and intrinsics the rasterizers compute with, so a float64
+    reference sees exactly the camera the rasterizer saw."""
+    fx, fy, cx, cy = (float(v) for v in np.float32([cam.fx, cam.fy, cam.cx, cam.cy]))
+    return Camera(cam.name, cam.image_name, cam.world_to_camera.astype(np.float32), fx, fy, cx, cy, cam.width, cam.height)
+
+
+def views_around(g: Gaussians, size: int, n_views: int, up=(0, -1, 0), elevation=(-20, 30), distance=1.1) -> list[Camera]:
+    """`n_views` square views of `size` pixels on an orbit around the Gaussians (rasterizer precision)."""
+    lo, hi = np.percentile(g.means, [2, 98], axis=0)
+    radius = distance * np.linalg.norm(hi - lo)
+    cams = orbit_cameras((lo + hi) / 2, radius, n_views, size, size, fov_deg=45, up=up, elevation_deg=elevation)
+    return [rasterizer_camera(c) for c in cams]
+
+
+def scene_and_views(size=40, n_views=2, subset=None, seed=0) -> tuple[Gaussians, list[Camera]]:
+    """The bundled fruit_drops splat (always present) and cameras around it."""
+    g = splat_gaussians(SAMPLE, subset, seed)
+    return g, views_around(g, size, n_views)
+
+
+def mask_weights(size, seed, k=2, ignore=False) -> np.ndarray:
+    """[size, size, k] vote weights: a disc and its complement (k = 2) or random soft labels;
+    `ignore` blanks the top quarter."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    m = ((xx - size * rng.uniform(0.3, 0.7)) ** 2 + (yy - size * 0.5) ** 2 < (size * 0.3) ** 2).astype(np.float32)
+    if k == 2:
+        w = np.stack([m, 1 - m], -1)
+    else:
+        w = rng.uniform(size=(size, size, k)).astype(np.float32)
+    if ignore:
+        w[: size // 4] = 0
+    return w
+
+
+# ---------------------------------------------------------------- backend requests
+
+
+def load_scene():
+    """The bundled sample's backend arrays, SH, centre and a camera distance that frames it."""
+    data = read_splats(SAMPLE)
+    arrays = data.gaussian_arrays()
+    lo, hi = np.percentile(data.means(), [2, 98], axis=0)
+    return arrays, data.sh(), (lo + hi) / 2, 1.1 * float(np.linalg.norm(hi - lo))
+
+
+def cameras(scene, n, size=48) -> list[Camera]:
+    _, _, centre, radius = scene
+    return orbit_cameras(centre, radius, n, size, size, fov_deg=45, up=(0, -1, 0))
+
+
+def disc_masks(cams, dtype=np.uint8) -> list[np.ndarray]:
+    """A centred disc per camera: uint8 255 inside, or float32 0.75 inside."""
+    out = []
+    for cam in cams:
+        yy, xx = np.mgrid[: cam.height, : cam.width]
+        disc = ((xx - cam.width / 2) ** 2 + (yy - cam.height / 2) ** 2) < (cam.width / 4) ** 2
+        out.append(disc.astype(np.uint8) * 255 if dtype == np.uint8 else disc.astype(np.float32) * 0.75)
+    return out
+
+
+def votes_request(scene, folder=None, n_views=2, size=48, dtype=np.uint8, ignores=()):
+    """A votes request of `n_views` disc masks, written to `folder` (or a new request folder)."""
+    arrays = scene[0]
+    cams = cameras(scene, n_views, size)
+    folder = Path(folder) if folder is not None else make_request_dir()
+    write_request(folder, "votes", arrays, cams, disc_masks(cams, dtype), ignores)
+    return folder, cams
+
+
+def expected_votes(scene, cams, masks, ignores=None) -> np.ndarray:
+    """The votes the backend must answer, from the CPU rasterizer in this process."""
+    from masksplat_blender.backend.raster_cpu import CpuRasterizer
+
+    g = Gaussians(**scene[0])
+    out = np.zeros((g.count, 2))
+    raster = CpuRasterizer()
+    for index, (cam, mask) in enumerate(zip(cams, masks, strict=True)):
+        raster.votes(g, rasterizer_camera(cam), vote_weights(mask, None if ignores is None else ignores[index]), out)
+    return out
 
 
 def label_masks(cameras, labels_on: np.ndarray, client: BackendClient | None = None) -> list[np.ndarray]:
@@ -73,7 +184,8 @@ def write_affordance_scene(folder: Path, cameras, recolour: bool = True, source_
     view-dependent colour, so colour features carry the labels; or as captured), cameras.json,
     gt/<camera>.png label maps rendered from the hand labels, and the source view's render
     (source.png) with its labels (source_labels.png). Returns the paths."""
-    from masksplat_blender.core.cameras import save_cameras_json
+    from camera_writers import save_cameras_json
+
     from masksplat_blender.core.images import write_png
     from masksplat_blender.core.labels import default_colours
     from masksplat_blender.core.masks import colour_sh

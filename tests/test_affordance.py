@@ -111,7 +111,10 @@ def test_random_dinov2_runs_the_same_path(scene, tmp_path):
     assert summary["views"] == 8 and summary["labelled"] + summary["unseen"] == 4721
 
 
-def test_pickle_checkpoints_and_missing_weights_are_refused_with_how_to(scene, tmp_path):
+def test_pickle_checkpoints_are_refused_with_how_to(scene, tmp_path):
+    """A model the backend cannot load is bad input (exit 2), said on the last line, nothing
+    written. (Missing weights take the same path: their how-to is checked through the
+    backend in test_features and through the operator below.)"""
     folder, _ = scene
     pickled = tmp_path / "pickled"
     pickled.mkdir()
@@ -121,9 +124,6 @@ def test_pickle_checkpoints_and_missing_weights_are_refused_with_how_to(scene, t
     proc = run_batch(*_common(folder, "--model", pickled, "--labels-npz", npz))
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "safetensors" in proc.stderr.strip().splitlines()[-1] and not npz.exists()
-    proc = run_batch(*_common(folder, "--model", tmp_path / "nowhere", "--labels-npz", npz))
-    assert proc.returncode == 2 and "download" in proc.stderr.lower(), proc.stderr[-2000:]
-    assert not npz.exists()
 
 
 def test_bad_affordance_input_exits_2(scene, tmp_path):

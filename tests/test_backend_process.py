@@ -20,71 +20,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scenes import cameras, disc_masks, expected_votes, load_scene, votes_request
 
-from masksplat_blender.backend.rasterizer import Gaussians, View
-from masksplat_blender.core.cameras import orbit_cameras
-from masksplat_blender.core.request import make_request_dir, write_request
-from masksplat_blender.core.splat_io import read_splats
-from masksplat_blender.core.votes import vote_weights
+from masksplat_blender.core.request import write_request
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = Path(__file__).parent / "data" / "fruit_drops" / "fruit_drops_minimal.ply"
 MODULE = [sys.executable, "-m", "masksplat_blender.backend"]
 
 
-def in_process_rasterizer():
-    """The CPU rasterizer the backend uses, imported by name (it is another helper's module)."""
-    from masksplat_blender.backend.raster_cpu import CpuRasterizer
-
-    return CpuRasterizer()
-
-
-# ---------------------------------------------------------------- scenes and requests
-
-
-def load_scene():
-    data = read_splats(SAMPLE)
-    arrays = data.gaussian_arrays()
-    lo, hi = np.percentile(data.means(), [2, 98], axis=0)
-    return arrays, data.sh(), (lo + hi) / 2, 1.1 * float(np.linalg.norm(hi - lo))
+# ---------------------------------------------------------------- scenes and requests (tests/scenes.py)
 
 
 @pytest.fixture(scope="module")
 def scene():
     return load_scene()
-
-
-def cameras(scene, n, size=48):
-    _, _, centre, radius = scene
-    return orbit_cameras(centre, radius, n, size, size, fov_deg=45, up=(0, -1, 0))
-
-
-def disc_masks(cams, dtype=np.uint8):
-    out = []
-    for cam in cams:
-        yy, xx = np.mgrid[: cam.height, : cam.width]
-        disc = ((xx - cam.width / 2) ** 2 + (yy - cam.height / 2) ** 2) < (cam.width / 4) ** 2
-        out.append(disc.astype(np.uint8) * 255 if dtype == np.uint8 else disc.astype(np.float32) * 0.75)
-    return out
-
-
-def votes_request(scene, folder=None, n_views=2, size=48, dtype=np.uint8, ignores=()):
-    arrays = scene[0]
-    cams = cameras(scene, n_views, size)
-    folder = Path(folder) if folder is not None else make_request_dir()
-    write_request(folder, "votes", arrays, cams, disc_masks(cams, dtype), ignores)
-    return folder, cams
-
-
-def expected_votes(scene, cams, masks, ignores=None):
-    arrays = scene[0]
-    g = Gaussians(**arrays)
-    out = np.zeros((g.count, 2))
-    raster = in_process_rasterizer()
-    for index, (cam, mask) in enumerate(zip(cams, masks, strict=True)):
-        view = View(cam.world_to_camera.astype(np.float32), cam.K().astype(np.float32), cam.width, cam.height)
-        raster.votes(g, view, vote_weights(mask, None if ignores is None else ignores[index]), out)
-    return out
 
 
 def _edit_header(folder, change):
@@ -329,7 +278,7 @@ def test_once_sigint_exits_130_right_after_the_view_in_progress(scene, tmp_path)
     assert done < 1500 and not (tmp_path / "votes.npy").exists()
 
 
-def test_idle_timeout_stdin_eof_and_shutdown_end_the_process(tmp_path):
+def test_idle_timeout_and_stdin_eof_end_the_process(tmp_path):
     idle = Serve(MODULE, extra=["--idle-timeout", "1"])
     start = time.monotonic()
     assert idle.proc.wait(timeout=15) == 0
@@ -337,11 +286,16 @@ def test_idle_timeout_stdin_eof_and_shutdown_end_the_process(tmp_path):
     eof = Serve(MODULE)
     eof.proc.stdin.close()
     assert eof.proc.wait(timeout=10) == 0
-    bad = Serve(MODULE)
-    bad.proc.stdin.write("this is not json\n")
-    bad.proc.stdin.flush()
-    assert bad.next()["event"] == "error"
-    bad.close()
+
+
+def test_a_line_that_is_not_json_is_answered_and_the_process_serves_on(scene, server):
+    server.proc.stdin.write("this is not json\n")
+    server.proc.stdin.flush()
+    assert server.next()["event"] == "error"
+    folder, _ = votes_request(scene, n_views=1)
+    server.send({"id": "after garbage", "request": str(folder)})
+    assert server.result("after garbage")["ok"] is True  # (the fixture's close shuts it down and checks stdout)
+    shutil.rmtree(folder)
 
 
 def test_cuda_requested_without_cuda(scene, tmp_path):
@@ -385,7 +339,7 @@ def test_stray_output_even_from_compiled_code_goes_to_stderr():
     assert "a stray print" in proc.stderr and "a stray write from C" in proc.stderr
 
 
-def test_peak_memory_does_not_grow_with_views(scene, tmp_path, capsys):
+def test_peak_memory_does_not_grow_with_views(scene, server, tmp_path, capsys):
     """16 vs 64 views of 384x384 float32 masks (0.56 MiB each): if the backend held every
     view, the 64-view run would need 27 MiB of masks (and 54 MiB of weights) more.
 
@@ -402,14 +356,11 @@ def test_peak_memory_does_not_grow_with_views(scene, tmp_path, capsys):
         proc = subprocess.run([*MODULE, "--once", str(folders[n]), "--device", "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         once[n] = json.loads(proc.stdout.splitlines()[-1])["peak_rss_mb"]
-    serve, warm = Serve(MODULE), {}
-    try:
-        for n in (1, 16, 64):
-            serve.send({"id": n, "request": str(folders[n])})
-            result = serve.result(n, timeout=300)
-            warm[n] = result.get("request_peak_rss_mb", result["peak_rss_mb"])
-    finally:
-        serve.close()
+    warm = {}
+    for n in (1, 16, 64):  # the module's warm server: each request's own peak
+        server.send({"id": f"memory {n}", "request": str(folders[n])})
+        result = server.result(f"memory {n}", timeout=300)
+        warm[n] = result.get("request_peak_rss_mb", result["peak_rss_mb"])
     with capsys.disabled():
         print(f"\nbackend peak RSS, {len(scene[0]['means'])} Gaussians, 384x384 float32 masks (MB): "
               f"fresh --once process 16 views {once[16]:.1f}, 64 views {once[64]:.1f}; "

@@ -57,9 +57,9 @@ def test_unknown_command_and_missing_file_exit_2(tmp_path):
 
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory):
+    from camera_writers import save_cameras_json
     from scenes import fruit_cameras, fruit_labels, label_masks
 
-    from masksplat_blender.core.cameras import save_cameras_json
     from masksplat_blender.core.images import write_png
 
     folder = tmp_path_factory.mktemp("batch")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_cameras import sample_cameras
+from camera_writers import save_cameras_json
+from scenes import sample_cameras
 
-from masksplat_blender.core.cameras import Camera, look_at, save_cameras_json
+from masksplat_blender.core.cameras import Camera, look_at
 
 INTRINSICS_RTOL = 1e-9  # round trip Camera -> Blender object -> Camera
 POSE_ATOL = 1e-6

@@ -7,28 +7,12 @@ import struct
 
 import numpy as np
 import pytest
+from camera_writers import save_cameras_json, save_colmap, save_transforms_json
+from scenes import sample_cameras
 
-from masksplat_blender.core.cameras import (
-    Camera,
-    CameraFormatError,
-    image_stem,
-    load_cameras,
-    look_at,
-    orbit_cameras,
-    save_cameras_json,
-    save_colmap,
-    save_transforms_json,
-)
-
-
-def sample_cameras() -> list[Camera]:
-    rng = np.random.default_rng(0)
-    cams = []
-    for i in range(5):
-        eye = rng.normal(size=3) * 3
-        w2c = look_at(eye, rng.normal(size=3) * 0.1)
-        cams.append(Camera(f"img_{i:02d}", f"img_{i:02d}.jpg", w2c, 800.0 + i, 760.0 - i, 330.5 + i, 250.25, 640, 480))
-    return cams
+from masksplat_blender.core.camera_files import CameraFormatError, load_cameras
+from masksplat_blender.core.cameras import Camera, image_stem, look_at
+from masksplat_blender.core.orbit import orbit_cameras
 
 
 def assert_same(a: list[Camera], b: list[Camera]):

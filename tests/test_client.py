@@ -18,7 +18,7 @@ import venv
 
 import numpy as np
 import pytest
-from test_backend_process import cameras, disc_masks, expected_votes, load_scene, votes_request
+from scenes import cameras, disc_masks, expected_votes, load_scene, votes_request
 
 from masksplat_blender import client as client_module
 from masksplat_blender.client import (

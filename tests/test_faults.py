@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from camera_writers import save_cameras_json
 from conftest import ROOT
 from scenes import SAMPLE, fruit_cameras, fruit_labels, label_masks
 
-from masksplat_blender.core.cameras import save_cameras_json
 from masksplat_blender.core.images import write_png
 from masksplat_blender.core.splat_io import SplatData, inria_dtype, read_splats, write_ply
 

@@ -31,7 +31,7 @@ from masksplat_blender.backend.features import (
 )
 from masksplat_blender.client import BackendError, download_model, render_views
 from masksplat_blender.client import transfer_labels as client_transfer
-from masksplat_blender.core.cameras import orbit_cameras
+from masksplat_blender.core.orbit import orbit_cameras
 from masksplat_blender.core.splat_io import read_splats
 
 transformers = pytest.importorskip("transformers")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from camera_writers import save_cameras_json
 from scenes import SAMPLE, fruit_cameras, fruit_label_maps, fruit_labels
 
-from masksplat_blender.core.cameras import save_cameras_json
 from masksplat_blender.core.images import write_png
 from masksplat_blender.core.labels import (
     LabelError,

@@ -12,7 +12,7 @@ import pytest
 from masksplat_blender.client import BackendCancelled, BackendError
 from masksplat_blender.commands.common import write_json, write_npz
 from masksplat_blender.core import errors, interrupts, outputs
-from masksplat_blender.core.cameras import CameraFormatError
+from masksplat_blender.core.camera_files import CameraFormatError
 from masksplat_blender.core.errors import BadInput, MaskSplatError
 from masksplat_blender.core.outputs import OutputSet
 

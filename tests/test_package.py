@@ -70,6 +70,37 @@ def test_imports_point_downwards(layer):
         assert not bad, f"{path.relative_to(ROOT)} imports upwards: {bad}"
 
 
+MAX_FUNCTION_LINES = 80  # STYLE.md; compiled numba kernels aside (one loop nest each, split only at a cost)
+
+
+def _is_compiled_kernel(node) -> bool:
+    return any("njit" in ast.unparse(decorator) or "numba.jit" in ast.unparse(decorator) for decorator in node.decorator_list)
+
+
+def test_no_function_is_over_80_lines():
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not _is_compiled_kernel(node):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, long
+
+
+def test_no_test_module_imports_another_or_a_benchmark():
+    """Shared test pieces live in support modules (tests/scenes.py, camera_writers.py,
+    headless.py, ...), never in a test module or a benchmark script."""
+    wrong = []
+    for path in [*(ROOT / "tests").rglob("*.py"), *(ROOT / "benchmarks").glob("*.py"), *(ROOT / ".ci").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            wrong += [f"{path.relative_to(ROOT)} imports {name}" for name in names if name.split(".")[0].startswith(("test_", "bench_"))]
+    assert not wrong, wrong
+
+
 def test_no_shell_or_pickle():
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()

@@ -7,9 +7,10 @@ import sys
 
 import numpy as np
 import pytest
+from camera_writers import save_cameras_json
+from headless import run_batch
 from scenes import SAMPLE, fruit_cameras
 
-from masksplat_blender.core.cameras import save_cameras_json
 from masksplat_blender.core.prune import PruneError, choose_removal, never_contributes, parse_criterion, psnr
 from masksplat_blender.core.splat_io import read_splats
 
@@ -65,21 +66,16 @@ def test_zero_criterion_keeps_every_used_view_within_1_over_255(blend, cams, tmp
 
 
 def test_fraction_with_psnr_floor_and_batch_command(cams, tmp_path):
-    import subprocess
-
-    from conftest import ROOT
-
     out, report = tmp_path / "PRUNED.ply", tmp_path / "REPORT.json"
-    command = [sys.executable, "-m", "masksplat_blender.batch", "prune", "--ply", str(SAMPLE), "--cameras", str(cams),
-               "--out", str(out), "--criterion", "fraction:0.5", "--min-psnr", "40", "--report", str(report), "--device", "cpu"]  # fmt: skip
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    command = ["prune", "--ply", SAMPLE, "--cameras", cams, "--out", out, "--criterion", "fraction:0.5", "--min-psnr", "40",
+               "--report", report, "--device", "cpu"]  # fmt: skip
+    proc = run_batch(*command)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(report.read_text())
     assert result["mean_psnr_used_views"] is None or result["mean_psnr_used_views"] >= 40
     assert result["fraction_removed"] <= 0.5 and read_splats(out).count == result["gaussians"] - result["removed"]
     assert result["bytes_after"] < result["bytes_before"]
-    bad = subprocess.run([*command[:-8], "--criterion", "most", "--out", str(tmp_path / "x.ply")], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    bad = run_batch(*command[:5], "--criterion", "most", "--out", tmp_path / "x.ply")
     assert bad.returncode == 2 and "unknown criterion" in bad.stderr
 
 
@@ -88,7 +84,7 @@ def test_zero_criterion_on_a_real_splat_is_lossless_for_used_views():
     from conftest import data_file
 
     from masksplat_blender.client import BackendClient, compute_votes, render_views
-    from masksplat_blender.core.cameras import orbit_cameras
+    from masksplat_blender.core.orbit import orbit_cameras
     from masksplat_blender.core.prune import compare_views
 
     data = read_splats(data_file("gshairlod_donut/fused.ply"))

@@ -6,66 +6,33 @@ PyTorch reference. Hand-made scenes pin the depth order, the early stop and the 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import DATA_DIR, data_file
 from reference_compositor import autograd_votes, brute_force_votes, project_torch, reference_render
+from scenes import mask_weights, scene_and_views, splat_gaussians, views_around
 
 from masksplat_blender.backend.raster_cpu import CpuRasterizer, project
-from masksplat_blender.backend.rasterizer import Gaussians, View
-from masksplat_blender.core.cameras import orbit_cameras
-from masksplat_blender.core.splat_io import read_splats
+from masksplat_blender.backend.rasterizer import Gaussians
+from masksplat_blender.core.cameras import Camera
 
-SAMPLE = Path(__file__).parent / "data" / "fruit_drops" / "fruit_drops_minimal.ply"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DONUT = SHARED / "gshairlod_donut" / "fused.ply"
-GUITAR = SHARED / "playcanvas_guitar" / "guitar_inria_sh0.ply"
+DONUT = "gshairlod_donut/fused.ply"
+GUITAR = "playcanvas_guitar/guitar_inria_sh0.ply"
 
 # Votes: compared relative to the largest vote of the view.
 RTOL, ATOL = 1e-4, 1e-5
 
 
-def gaussians_of(path, subset=None, seed=0) -> Gaussians:
-    data = read_splats(path)
-    g = Gaussians(data.means(), data.quats_wxyz(), data.log_scales(), data.opacity_logits(), data.sh())
-    if subset:
-        idx = np.sort(np.random.default_rng(seed).choice(g.count, subset, replace=False))
-        g = Gaussians(g.means[idx], g.quats[idx], g.log_scales[idx], g.opacity_logits[idx], g.sh[idx])
-    return g
-
-
-def views_around(g: Gaussians, size: int, n_views: int, up=(0, -1, 0), elevation=(-20, 30), distance=1.1):
-    lo, hi = np.percentile(g.means, [2, 98], axis=0)
-    radius = distance * np.linalg.norm(hi - lo)
-    cams = orbit_cameras((lo + hi) / 2, radius, n_views, size, size, fov_deg=45, up=up, elevation_deg=elevation)
-    return [View(c.world_to_camera.astype(np.float32), c.K().astype(np.float32), size, size) for c in cams]
-
-
-def scene_and_views(size=40, n_views=2, subset=None, seed=0):
-    """The bundled fruit_drops splat (always present) and cameras around it."""
-    g = gaussians_of(SAMPLE, subset, seed)
-    return g, views_around(g, size, n_views)
-
-
 def donut_scene(size=64, n_views=2, subset=3000):
-    if not DONUT.exists():
-        pytest.skip(f"shared test data not found: {DONUT} (../shared/data is absent on this machine)")
-    g = gaussians_of(DONUT, subset, seed=1)
+    """3,000 Gaussians of the shared donut (skips without ../shared/data) and views around it."""
+    g = splat_gaussians(data_file(DONUT), subset, seed=1)
     return g, views_around(g, size, n_views, up=(0, 0, 1), elevation=(25, 60), distance=0.9)
 
 
-def mask_weights(size, seed, k=2, ignore=False):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    m = ((xx - size * rng.uniform(0.3, 0.7)) ** 2 + (yy - size * 0.5) ** 2 < (size * 0.3) ** 2).astype(np.float32)
-    if k == 2:
-        w = np.stack([m, 1 - m], -1)
-    else:
-        w = rng.uniform(size=(size, size, k)).astype(np.float32)
-    if ignore:
-        w[: size // 4] = 0
-    return w
+def donut_or_bundled_scene(donut_args: tuple, bundled_args: tuple):
+    """The donut where ../shared/data has it, else the bundled sample (always present)."""
+    return donut_scene(*donut_args) if (DATA_DIR / DONUT).exists() else scene_and_views(*bundled_args)
 
 
 def assert_votes_close(ours, reference, rtol=RTOL, atol=ATOL):
@@ -84,11 +51,11 @@ def votes(g, view, w):
 
 
 def test_projection_matches_a_float64_reference():
-    g, views = donut_scene(n_views=1) if DONUT.exists() else scene_and_views(n_views=1)
+    g, views = donut_or_bundled_scene((64, 1), (40, 1))
     view = views[0]
     ours = project(g, view)
     means2d, conics, opacity, depth, radii, valid = (t.numpy() for t in project_torch(
-        g.means, g.quats, g.log_scales, g.opacity_logits, view.viewmat, view.K, view.width, view.height))  # fmt: skip
+        g.means, g.quats, g.log_scales, g.opacity_logits, view.world_to_camera, view.K(), view.width, view.height))  # fmt: skip
     ref_ids = np.flatnonzero(valid)
     assert len(ref_ids) > 100
     # the same Gaussians survive (a radius sitting exactly on an integer may round either way)
@@ -125,7 +92,7 @@ def test_votes_equal_autograd_gradients_on_the_bundled_splat():
 
 
 def test_votes_equal_brute_force_per_pixel_compositing_without_tiles():
-    g, views = donut_scene(size=40, n_views=1, subset=1500) if DONUT.exists() else scene_and_views(24, 1, 600)
+    g, views = donut_or_bundled_scene((40, 1, 1500), (24, 1, 600))
     view = views[0]
     w = mask_weights(view.width, 3, ignore=True)
     assert_votes_close(votes(g, view, w), brute_force_votes(g, view, w))
@@ -227,7 +194,7 @@ def _blobs(positions, opacities, scale=0.05):
 
 def _front_view(size=16):
     # camera at the origin looking down +z; pixel (8, 8)'s centre is the ray through (0.03125, 0.03125)
-    return View(np.eye(4, dtype=np.float32), np.float32([[64, 0, 8], [0, 64, 8], [0, 0, 1]]), size, size)
+    return Camera("front", "front.png", np.eye(4), 64.0, 64.0, 8.0, 8.0, size, size)
 
 
 def _centre_pixel_only(size=16):
@@ -274,7 +241,7 @@ def test_culling_near_plane_low_opacity_and_outside_the_image():
 
 def test_radius_is_opacity_aware_per_axis():
     view = _front_view(64)
-    view.K[:2, 2] = 32
+    view.cx = view.cy = 32.0
     g = Gaussians(np.float32([[0, 0, 2], [0, 0, 2]]), np.float32([[1, 0, 0, 0], [1, 0, 0, 0]]),
                   np.log(np.float32([[0.2, 0.05, 0.05], [0.2, 0.05, 0.05]])), np.float32([4.0, -3.0]))  # fmt: skip
     p = project(g, view)
@@ -288,9 +255,8 @@ def test_radius_is_opacity_aware_per_axis():
     assert radii[1, 0] < radii[0, 0]
 
 
-@pytest.mark.skipif(not GUITAR.exists(), reason=f"shared test data not found: {GUITAR}")
 def test_guitar_view_votes_are_finite_and_cover_the_mask():
-    g = gaussians_of(GUITAR)
+    g = splat_gaussians(data_file(GUITAR))
     view = views_around(g, 64, 1, up=(0, -1, 0), elevation=(0, 0), distance=0.8)[0]
     w = mask_weights(64, 0)
     v = votes(g, view, w)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_raster_cpu import mask_weights, scene_and_views
+from scenes import mask_weights, scene_and_views
 
 from masksplat_blender.backend import raster_gsplat
 from masksplat_blender.backend.raster_cpu import CpuRasterizer

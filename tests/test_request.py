@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from masksplat_blender.core.cameras import orbit_cameras
+from masksplat_blender.core.orbit import orbit_cameras
 from masksplat_blender.core.request import (
     ALPHA,
     RENDER,

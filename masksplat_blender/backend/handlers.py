@@ -21,11 +21,10 @@ from ..core.request import (
     VOTES_FILE,
     Request,
     RequestError,
-    ViewSpec,
     numbered_name,
     save_array,
 )
-from .rasterizer import Gaussians, Rasterizer, View
+from .rasterizer import Gaussians, Rasterizer
 
 
 class Cancelled(Exception):
@@ -37,10 +36,6 @@ def gaussians_of(request: Request, with_sh: bool) -> Gaussians:
     arrays = {name: np.ascontiguousarray(request.array(name)) for name in GAUSSIAN_ARRAYS}
     sh = np.ascontiguousarray(request.array("sh")) if with_sh else None
     return Gaussians(sh=sh, **arrays)
-
-
-def view_of(spec: ViewSpec) -> View:
-    return View(spec.viewmat, spec.K(), spec.width, spec.height)
 
 
 def same_size_groups(sizes: list[tuple[int, int]], batch: int) -> Iterator[list[int]]:
@@ -65,7 +60,7 @@ def votes(request: Request, rasterizer: Rasterizer, device: str, progress, cance
             raise Cancelled()
         progress(group[0], len(request.views), f"view {request.views[group[0]].name}")
         masks, ignores = zip(*(request.raw_mask(index) for index in group), strict=True)
-        rasterizer.votes_masks(gaussians, [view_of(request.views[index]) for index in group], list(masks), list(ignores),
+        rasterizer.votes_masks(gaussians, [request.views[index] for index in group], list(masks), list(ignores),
                                request.mode, out)  # fmt: skip
     return [save_array(request.folder, VOTES_FILE, out, np.float32)], {}
 
@@ -75,11 +70,11 @@ def rendered_views(request: Request, rasterizer: Rasterizer, progress, cancelled
     progress says `doing` and the view's name."""
     gaussians = gaussians_of(request, with_sh=True)
     background = np.asarray(request.background, dtype=np.float32)
-    for index, spec in enumerate(request.views):
+    for index, view in enumerate(request.views):
         if cancelled():
             raise Cancelled()
-        progress(index, len(request.views), f"{doing} {spec.name}")
-        image, alpha = rasterizer.render(gaussians, view_of(spec), background)
+        progress(index, len(request.views), f"{doing} {view.name}")
+        image, alpha = rasterizer.render(gaussians, view, background)
         yield index, to_uint8(image), alpha
 
 

@@ -35,8 +35,9 @@ import math
 import numba
 import numpy as np
 
+from ..core.cameras import Camera
 from ..core.votes import vote_weights
-from .rasterizer import Gaussians, View, weights_hwk
+from .rasterizer import Gaussians, weights_hwk
 
 TILE = 16
 EPS2D = 0.3
@@ -162,24 +163,24 @@ def _project_kernel(means, quats, log_scales, logits, viewmat, intrinsics, width
         valid[i] = True
 
 
-def _project_all(gaussians: Gaussians, view: View):
+def _project_all(gaussians: Gaussians, view: Camera):
     """Run the projection kernel over every Gaussian; returns its per-Gaussian outputs."""
     n = gaussians.count
     f32 = np.float32
     means2d, conics = np.empty((n, 2), f32), np.empty((n, 3), f32)
     opacities, depths = np.empty(n, f32), np.empty(n, f32)
     radii, valid = np.empty((n, 2), np.int32), np.empty(n, np.bool_)
-    intrinsics = np.array([view.K[0, 0], view.K[1, 1], view.K[0, 2], view.K[1, 2]], dtype=f32)
+    intrinsics = np.array([view.fx, view.fy, view.cx, view.cy], dtype=f32)
     _project_kernel(
         np.ascontiguousarray(gaussians.means, f32), np.ascontiguousarray(gaussians.quats, f32),
         np.ascontiguousarray(gaussians.log_scales, f32), np.ascontiguousarray(gaussians.opacity_logits, f32).reshape(-1),
-        np.ascontiguousarray(view.viewmat, f32), intrinsics, int(view.width), int(view.height),
+        np.ascontiguousarray(view.world_to_camera, f32), intrinsics, int(view.width), int(view.height),
         means2d, conics, opacities, depths, radii, valid,
     )  # fmt: skip
     return means2d, conics, opacities, depths, radii, valid
 
 
-def project(gaussians: Gaussians, view: View) -> Projected:
+def project(gaussians: Gaussians, view: Camera) -> Projected:
     """EWA projection with gsplat 1.5's culling; the survivors in depth order (ties by index)."""
     means2d, conics, opacities, depths, radii, valid = _project_all(gaussians, view)
     ids = _depth_order(valid, depths.view(np.uint32))
@@ -376,13 +377,13 @@ def _scatter(entries, ids, contrib, out):
             out[g, k] += contrib[e, k]
 
 
-def _eval_sh_colors(gaussians: Gaussians, view: View, ids: np.ndarray) -> np.ndarray:
+def _eval_sh_colors(gaussians: Gaussians, view: Camera, ids: np.ndarray) -> np.ndarray:
     """RGB per Gaussian for this view: SH along (mean - camera centre), +0.5, clamped at 0 (as gsplat)."""
     from ..core.sh_rotation import sh_basis
 
     sh = np.asarray(gaussians.sh)[ids].astype(np.float32)
     degree = int(round(math.sqrt(sh.shape[1]))) - 1
-    c2w = np.linalg.inv(np.asarray(view.viewmat, dtype=np.float64))
+    c2w = np.linalg.inv(view.world_to_camera)
     dirs = np.asarray(gaussians.means)[ids].astype(np.float64) - c2w[:3, 3]
     dirs /= np.maximum(np.linalg.norm(dirs, axis=1, keepdims=True), 1e-12)
     basis = sh_basis(dirs, degree).astype(np.float32)
@@ -397,7 +398,7 @@ class CpuRasterizer:
     name = "cpu"
     batch = 1
 
-    def _prepare(self, gaussians: Gaussians, view: View):
+    def _prepare(self, gaussians: Gaussians, view: Camera):
         means2d, conics, opacities, depths, radii, valid = _project_all(gaussians, view)
         ids = _depth_order(valid, depths.view(np.uint32))
         tiles_x = (view.width + TILE - 1) // TILE
@@ -414,7 +415,7 @@ class CpuRasterizer:
             _raster_tiles(tile_order, offsets, entries, params, colors, weights, int(view.width), int(view.height),
                           tiles_x, contrib, image, final_t)  # fmt: skip
 
-    def votes(self, gaussians: Gaussians, view: View, weights: np.ndarray, out: np.ndarray) -> None:
+    def votes(self, gaussians: Gaussians, view: Camera, weights: np.ndarray, out: np.ndarray) -> None:
         weights = weights_hwk(weights)
         if weights.ndim != 3 or weights.shape[:2] != (view.height, view.width):
             raise ValueError(f"weights are {weights.shape[:2]}, the view is {(view.height, view.width)}")
@@ -438,7 +439,7 @@ class CpuRasterizer:
         for view, mask, ignore in zip(views, masks, ignores, strict=True):
             self.votes(gaussians, view, vote_weights(mask, ignore, mode), out)
 
-    def render(self, gaussians: Gaussians, view: View, background: np.ndarray | None = None):
+    def render(self, gaussians: Gaussians, view: Camera, background: np.ndarray | None = None):
         if gaussians.sh is None:
             raise ValueError("rendering needs SH colours")
         prep = self._prepare(gaussians, view)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.cameras import Camera
 from ..core.votes import MODES, TWO_CLASS
-from .rasterizer import Gaussians, View, weights_hwk
+from .rasterizer import Gaussians, weights_hwk
 
 NEAR, FAR, EPS2D = 0.01, 1e10, 0.3
 _STATE: dict = {}
@@ -98,8 +99,8 @@ class GsplatRasterizer:
 
         t = self.torch
         means, quats, scales, opacities, _ = self._gaussian_tensors(gaussians)
-        viewmats = t.as_tensor(np.stack([v.viewmat for v in views]).astype(np.float32), device=self.device)
-        ks = t.as_tensor(np.stack([v.K for v in views]).astype(np.float32), device=self.device)
+        viewmats = t.as_tensor(np.stack([v.world_to_camera for v in views]).astype(np.float32), device=self.device)
+        ks = t.as_tensor(np.stack([v.K() for v in views]).astype(np.float32), device=self.device)
         return rasterization(
             means, quats, scales, opacities, colors, viewmats, ks, views[0].width, views[0].height,
             near_plane=NEAR, far_plane=FAR, eps2d=EPS2D, radius_clip=0.0, sh_degree=sh_degree,
@@ -114,7 +115,7 @@ class GsplatRasterizer:
         (render * weights).sum().backward()
         out += colors.grad.double().cpu().numpy()
 
-    def votes(self, gaussians: Gaussians, view: View, weights: np.ndarray, out: np.ndarray) -> None:
+    def votes(self, gaussians: Gaussians, view: Camera, weights: np.ndarray, out: np.ndarray) -> None:
         self._accumulate(gaussians, [view], self.torch.as_tensor(weights_hwk(weights)[None], device=self.device), out)
 
     def votes_masks(self, gaussians: Gaussians, views, masks, ignores, mode: str, out: np.ndarray) -> None:
@@ -124,7 +125,7 @@ class GsplatRasterizer:
             weights = torch_vote_weights(masks[chunk], ignores[chunk], mode, self.device)
             self._accumulate(gaussians, views[chunk], weights, out)
 
-    def render(self, gaussians: Gaussians, view: View, background: np.ndarray | None = None):
+    def render(self, gaussians: Gaussians, view: Camera, background: np.ndarray | None = None):
         t = self.torch
         *_, sh = self._gaussian_tensors(gaussians)
         degree = int(round(np.sqrt(sh.shape[1]))) - 1

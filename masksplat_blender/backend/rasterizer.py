@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ..core.cameras import Camera
 from ..core.request import RequestError
 
 
@@ -34,28 +35,17 @@ class Gaussians:
         return int(self.means.shape[0])
 
 
-@dataclass
-class View:
-    """One camera in OpenCV convention (x right, y down, z forward).
-
-    viewmat: [4, 4] world-to-camera; K: [3, 3] with fx, fy, cx, cy in pixels
-    (pixel centres at +0.5); width, height in pixels.
-    """
-
-    viewmat: np.ndarray
-    K: np.ndarray
-    width: int
-    height: int
-
-
 class Rasterizer(Protocol):
     """What both rasterizers offer. `name` is reported to the user ("cpu", "gsplat-cuda");
-    `batch` is how many views of one size `votes_masks` takes at once to best effect."""
+    `batch` is how many views of one size `votes_masks` takes at once to best effect.
+    A view is a core.cameras.Camera (OpenCV axes: world_to_camera [4, 4], fx, fy, cx, cy in
+    pixels with pixel centres at +0.5, width, height); each rasterizer makes its own arrays
+    or tensors from it."""
 
     name: str
     batch: int
 
-    def votes(self, gaussians: Gaussians, view: View, weights: np.ndarray, out: np.ndarray) -> None:
+    def votes(self, gaussians: Gaussians, view: Camera, weights: np.ndarray, out: np.ndarray) -> None:
         """Add sum_p weights[p, k] * alpha_i(p) * T_i(p) to out[i, k] for one view.
 
         weights: [H, W, K] (or [H, W]) float32, e.g. core.votes.vote_weights;
@@ -63,12 +53,12 @@ class Rasterizer(Protocol):
         """
         ...
 
-    def votes_masks(self, gaussians: Gaussians, views: list[View], masks: list, ignores: list, mode: str, out: np.ndarray) -> None:
+    def votes_masks(self, gaussians: Gaussians, views: list[Camera], masks: list, ignores: list, mode: str, out: np.ndarray) -> None:
         """`votes` for views of one size from their masks and ignore regions as a request
         stores them (core.votes.vote_weights says what they mean; an ignore may be None)."""
         ...
 
-    def render(self, gaussians: Gaussians, view: View, background: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def render(self, gaussians: Gaussians, view: Camera, background: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Render RGB [H, W, 3] float32 (SH evaluated for this view, clamped at 0 like gsplat)
         and alpha [H, W] float32."""
         ...

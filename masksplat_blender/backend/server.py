@@ -39,6 +39,7 @@ import time
 import traceback
 
 from ..core.request import RequestError, read_request
+from ..core.streams import line_queue
 from .diagnostics import info, memory, reset_peak_rss
 from .download import download_model
 from .features import ModelUnavailable
@@ -134,14 +135,7 @@ class Server:
     def serve(self, stdin) -> int:
         thread = threading.Thread(target=self.worker, daemon=True)
         thread.start()
-        lines: queue.Queue = queue.Queue()
-
-        def read_lines():
-            for line in stdin:
-                lines.put(line)
-            lines.put(None)
-
-        threading.Thread(target=read_lines, daemon=True).start()
+        lines = line_queue(stdin)
         self.send({"event": "ready", "pid": os.getpid(), **info()})
         while True:
             try:

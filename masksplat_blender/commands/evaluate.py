@@ -18,7 +18,7 @@ def inputs(args) -> list:
 def run(args, outputs) -> dict:
     report_file = outputs.file(args.report, "--report") if args.report else None
     ensure_addon()  # ground-truth images are read with Blender (PNG, JPG, EXR)
-    from ..core.cameras import load_cameras
+    from ..core.camera_files import load_cameras
     from ..core.masks import match_mask_files
     from ..core.metrics import selected_in_scene, view_scores, view_table
     from ..core.splat_io import read_splats

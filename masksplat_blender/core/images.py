@@ -1,4 +1,5 @@
-"""Minimal PNG writing and reading of 8-bit images with numpy and zlib (no imaging library).
+"""Minimal PNG writing and reading of 8-bit images with numpy and zlib (no imaging library),
+and the size of a PNG or JPEG from its header.
 
 Blender's Python has no PIL, and the backend must not need one, so renders and masks
 are written here; Blender-side code may also use bpy images.
@@ -85,3 +86,29 @@ def read_png(path) -> np.ndarray:
                 cur[x] = (line[x] + pred) & 255
         out[y], prev = cur, cur
     return out.astype(np.uint8).reshape(height, width, channels)
+
+
+def image_size(path) -> tuple[int, int] | None:
+    """(width, height) from a PNG or JPEG header, or None for anything else."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(1 << 16)
+    except OSError:
+        return None
+    if head[:8] == _SIGNATURE and head[12:16] == b"IHDR":
+        return struct.unpack(">II", head[16:24])
+    if head[:2] == b"\xff\xd8":
+        offset = 2
+        while offset + 9 < len(head):
+            if head[offset] != 0xFF:
+                return None
+            marker = head[offset + 1]
+            if marker == 0xFF:  # fill byte
+                offset += 1
+                continue
+            (length,) = struct.unpack(">H", head[offset + 2 : offset + 4])
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+                height, width = struct.unpack(">HH", head[offset + 5 : offset + 9])
+                return width, height
+            offset += 2 + length
+    return None

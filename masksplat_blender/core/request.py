@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cameras import MAX_IMAGE_SIZE
+from .cameras import MAX_IMAGE_SIZE, Camera
 from .votes import MODES, TWO_CLASS
 
 VERSION = 1
@@ -102,23 +102,6 @@ class RequestError(ValueError):
 
 
 @dataclass
-class ViewSpec:
-    name: str
-    width: int
-    height: int
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    viewmat: np.ndarray  # [4, 4] float32 world-to-camera, OpenCV axes
-    mask: str | None = None
-    ignore: str | None = None
-
-    def K(self) -> np.ndarray:
-        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], dtype=np.float32)
-
-
-@dataclass
 class TransferSpec:
     """Parameters of a transfer request (label transfer by DINOv2 patch features)."""
 
@@ -132,15 +115,21 @@ class TransferSpec:
 
 @dataclass
 class Request:
+    """A request as read and checked. `views` are the cameras as core.cameras.Camera (the one
+    camera record; `image_name` is the view's name, since no file name travels, and the
+    viewmat has the float32 precision it was sent with); `mask_files` are per view the
+    (mask, ignore) file names of a votes request, None where there is none."""
+
     folder: Path
     kind: str
     num_gaussians: int
-    views: list[ViewSpec]
+    views: list[Camera]
     mode: str = TWO_CLASS
     channels: int = 2
     sh_degree: int = 0
     background: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     transfer: TransferSpec | None = None
+    mask_files: list[tuple[str | None, str | None]] = field(default_factory=list)
 
     def array(self, name: str) -> np.ndarray:
         """A Gaussian array (a GAUSSIAN_ARRAYS name or "sh"), memory-mapped."""
@@ -153,9 +142,8 @@ class Request:
 
     def raw_mask(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         """One view's mask and ignore region as stored (core.votes.vote_weights reads them)."""
-        view = self.views[index]
-        ignore = load_array(self.folder, view.ignore) if view.ignore else None
-        return load_array(self.folder, view.mask), ignore
+        mask, ignore = self.mask_files[index]
+        return load_array(self.folder, mask), load_array(self.folder, ignore) if ignore else None
 
 
 def make_request_dir() -> Path:
@@ -242,11 +230,11 @@ def read_request(folder) -> Request:
         if not (folder / SH_FILE).is_file():
             raise RequestError(f"a {kind} request needs {SH_FILE}")
         _check_array(folder, SH_FILE, (n, (sh_degree + 1) ** 2, 3), (np.float32,))
-    views, channels = _read_views(folder, header.get("views"), kind, mode)
+    views, mask_files, channels = _read_views(folder, header.get("views"), kind, mode)
     background = _read_background(header)
     channels = (2 if mode == TWO_CLASS else channels) if kind == "votes" else 0
     transfer = _read_transfer(folder, header) if kind == "transfer" else None
-    return Request(folder, kind, n, views, mode, channels or 0, sh_degree, background, transfer)
+    return Request(folder, kind, n, views, mode, channels or 0, sh_degree, background, transfer, mask_files)
 
 
 def _read_header(folder: Path) -> dict:
@@ -257,11 +245,7 @@ def _read_header(folder: Path) -> dict:
         raise RequestError(f"no {HEADER_FILE} in {folder}") from None
     except (OSError, json.JSONDecodeError) as err:
         raise RequestError(f"{HEADER_FILE} is not valid JSON ({err})") from None
-    if not isinstance(header, dict):
-        raise RequestError(f"{HEADER_FILE} must hold an object")
-    unknown = set(header) - HEADER_KEYS
-    if unknown:
-        raise RequestError(f"unknown header keys: {', '.join(sorted(unknown))}")
+    _known_object(header, HEADER_KEYS, f"{HEADER_FILE} must hold an object", "unknown header keys: ")
     if header.get("version") != VERSION:
         raise RequestError(f"request version {header.get('version')!r}; this backend reads version {VERSION}")
     if header.get("kind") not in KINDS:
@@ -269,38 +253,35 @@ def _read_header(folder: Path) -> dict:
     return header
 
 
-def _read_views(folder: Path, raw_views, kind: str, mode: str) -> tuple[list[ViewSpec], int | None]:
-    """The views, checked; for a votes request also their masks, all with the same channel count."""
+def _read_views(folder: Path, raw_views, kind: str, mode: str) -> tuple[list[Camera], list[tuple], int | None]:
+    """The views' cameras and (mask, ignore) file names, checked; for a votes request also
+    their masks, all with the same channel count."""
     if not isinstance(raw_views, list) or not raw_views:
         raise RequestError("views must be a non-empty list")
-    views, channels = [], None
+    views, files, channels = [], [], None
     for index, raw in enumerate(raw_views):
         view = _read_view(raw, index)
+        files.append((raw.get("mask"), raw.get("ignore")))
         if kind == "votes":
             where = f"view {index} ('{view.name}')"
-            k = _check_view_mask(folder, view, where, mode)
+            k = _check_view_mask(folder, view, *files[-1], where, mode)
             if channels is None:
                 channels = k
             elif channels != k:
                 raise RequestError(f"{where}: {k} label channels, but earlier views have {channels}")
         views.append(view)
-    return views, channels
+    return views, files, channels
 
 
-def _read_view(raw, index: int) -> ViewSpec:
+def _read_view(raw, index: int) -> Camera:
     """One view's camera: known keys, a size in range, finite positive intrinsics."""
     where = f"view {index}"
-    if not isinstance(raw, dict):
-        raise RequestError(f"{where} must be an object")
-    unknown = set(raw) - VIEW_KEYS
-    if unknown:
-        raise RequestError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    _known_object(raw, VIEW_KEYS, f"{where} must be an object", f"{where}: unknown keys ")
     try:
-        view = ViewSpec(
-            name=str(raw["name"]), width=int(raw["width"]), height=int(raw["height"]),
-            fx=float(raw["fx"]), fy=float(raw["fy"]), cx=float(raw["cx"]), cy=float(raw["cy"]),
-            viewmat=np.array(raw["viewmat"], dtype=np.float64).reshape(4, 4).astype(np.float32),
-            mask=raw.get("mask"), ignore=raw.get("ignore"),
+        name = str(raw["name"])
+        view = Camera(
+            name, name, np.array(raw["viewmat"], dtype=np.float64).reshape(4, 4).astype(np.float32),
+            float(raw["fx"]), float(raw["fy"]), float(raw["cx"]), float(raw["cy"]), int(raw["width"]), int(raw["height"]),
         )  # fmt: skip
     except (KeyError, TypeError, ValueError) as err:
         raise RequestError(f"{where} is malformed ({type(err).__name__}: {err})") from None
@@ -308,19 +289,19 @@ def _read_view(raw, index: int) -> ViewSpec:
     if not (0 < view.width <= MAX_IMAGE_SIZE and 0 < view.height <= MAX_IMAGE_SIZE):
         raise RequestError(f"{where}: image size {view.width}x{view.height} is out of range")
     values = [view.fx, view.fy, view.cx, view.cy]
-    if not all(math.isfinite(v) for v in values) or view.fx <= 0 or view.fy <= 0 or not np.isfinite(view.viewmat).all():
+    if not all(math.isfinite(v) for v in values) or view.fx <= 0 or view.fy <= 0 or not np.isfinite(view.world_to_camera).all():
         raise RequestError(f"{where}: camera has non-finite or non-positive values")
     return view
 
 
-def _check_view_mask(folder: Path, view: ViewSpec, where: str, mode: str) -> int:
+def _check_view_mask(folder: Path, view: Camera, mask_name, ignore_name, where: str, mode: str) -> int:
     """A votes view's mask (and ignore region) against its camera; returns its channel count."""
-    if not view.mask:
+    if not mask_name:
         raise RequestError(f"{where}: a votes request needs a mask for every view")
-    _plain_name(view.mask, where)
-    if view.ignore:
-        _plain_name(view.ignore, where)
-    mask = _check_mask(folder, view.mask)
+    _plain_name(mask_name, where)
+    if ignore_name:
+        _plain_name(ignore_name, where)
+    mask = _check_mask(folder, mask_name)
     if mask.shape[:2] != (view.height, view.width):
         raise RequestError(
             f"{where}: mask is {mask.shape[1] if mask.ndim > 1 else '?'}x{mask.shape[0]}, "
@@ -331,8 +312,8 @@ def _check_view_mask(folder: Path, view: ViewSpec, where: str, mode: str) -> int
         raise RequestError(f"{where}: a two-class mask has one channel, not {k}")
     if mask.dtype == np.float32 and (mask.min() < 0 or mask.max() > 1):
         raise RequestError(f"{where}: float mask values must lie in [0, 1]")
-    if view.ignore:
-        _check_array(folder, view.ignore, (view.height, view.width), (np.bool_, np.uint8))
+    if ignore_name:
+        _check_array(folder, ignore_name, (view.height, view.width), (np.bool_, np.uint8))
     return k
 
 
@@ -386,6 +367,15 @@ def _read_source(folder: Path, raw, where: str, num_labels: int) -> tuple[str, s
     if low < 0 or high >= num_labels:
         raise RequestError(f"{where}: label values {low}..{high} lie outside 0..{num_labels - 1}")
     return image_name, labels_name
+
+
+def _known_object(raw, keys: set, not_an_object: str, unknown_keys: str) -> None:
+    """`raw` must be a JSON object with no key outside `keys` (the messages name what it is)."""
+    if not isinstance(raw, dict):
+        raise RequestError(not_an_object)
+    unknown = set(raw) - keys
+    if unknown:
+        raise RequestError(unknown_keys + ", ".join(sorted(unknown)))
 
 
 def _is_int(value) -> bool:

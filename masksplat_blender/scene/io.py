@@ -11,7 +11,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..core.cameras import load_cameras
+from ..core.camera_files import load_cameras
 from ..core.splat_io import (
     append_int_property,
     output_format,

@@ -10,6 +10,7 @@ Gaussian), so they are saved with the .blend and survive Undo.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import bpy
@@ -27,8 +28,8 @@ from ..core.selection import combine
 from ..core.votes import argmax_labels
 from .cameras import camera_from_object, camera_resolution
 from .display import LABEL_COLOUR, set_show_labels
-from .masks import read_image_file, store_camera_image
-from .selection import scene_cameras, set_vertex_selection, with_occluders
+from .masks import camera_image, read_image_file, store_camera_image
+from .selection import scene_cameras, set_vertex_selection, with_occluders, world_gaussians, world_sh
 
 LABEL_ATTRIBUTE = "ms_label"
 VOTE_PREFIX = "ms_vote_"
@@ -89,14 +90,8 @@ def has_own_labels(cam_obj: bpy.types.Object) -> bool:
 
 def camera_label_map(cam_obj: bpy.types.Object) -> np.ndarray | None:
     """int32 [H, W] label ids of a camera (top row first), or None without a label map."""
-    image = cam_obj.masksplat.label_map
-    if image is None:
-        return None
-    width, height = image.size
-    pixels = np.empty(width * height * image.channels, dtype=np.float32)
-    image.pixels.foreach_get(pixels)
-    pixels = pixels.reshape(height, width, image.channels)[::-1]
-    return label_ids_from_pixels(pixels, f"label map of camera '{cam_obj.name}'")
+    pixels = camera_image(cam_obj, "label_map")
+    return None if pixels is None else label_ids_from_pixels(pixels, f"label map of camera '{cam_obj.name}'")
 
 
 def read_label_file(path) -> np.ndarray:
@@ -136,8 +131,8 @@ def labelled_cameras(obj, scene) -> list[bpy.types.Object]:
 
 
 class LabelPlan:
-    """A K-label vote computation gathered from Blender on the main thread; `run` touches
-    no Blender data, so a modal operator can run it in a worker thread."""
+    """A K-label vote computation gathered from Blender on the main thread (a plan as
+    scene.selection.VotePlan describes: run, then apply)."""
 
     def __init__(self, obj, scene, num_labels: int | None = None):
         cams = labelled_cameras(obj, scene)
@@ -154,13 +149,124 @@ class LabelPlan:
         self.maps = maps
         self.count, self.arrays = with_occluders(obj, scene)
 
-    def run(self, compute, progress=None, cancel_check=None) -> np.ndarray:
-        """Votes [N, K] over every labelled view in one backend request.
-
-        compute(arrays, cameras, masks, progress, cancel_check) -> votes [M, K].
-        """
+    def run(self, backend, progress=None, cancelled=None) -> np.ndarray:
+        """Votes [N, K] over every labelled view in one backend request."""
         masks = [one_hot(ids, self.num_labels) for ids in self.maps]
-        return compute(self.arrays, self.cameras, masks, progress, cancel_check)[: self.count]
+        return backend.votes(self.arrays, self.cameras, masks, mode="labels", progress=progress, cancelled=cancelled)[: self.count]
+
+    def apply(self, obj, scene, votes: np.ndarray) -> str:
+        return label_summary(obj, store_label_votes(obj, votes), len(self.cameras))
+
+
+def label_summary(obj, labels: np.ndarray, views: int) -> str:
+    """One line: how many Gaussians got labels from how many views, per label name."""
+    names = label_names(obj)
+    counts = np.bincount(labels[labels >= 0], minlength=len(names))
+    parts = ", ".join(f"{names[k] if k < len(names) else k}: {int(c):,}" for k, c in enumerate(counts) if c)
+    return f"Labelled {int((labels >= 0).sum()):,} of {labels.size:,} Gaussians from {views} views ({parts}); {int((labels < 0).sum()):,} unseen"
+
+
+def parse_sources(text: str) -> list[dict]:
+    """Transfer Labels' `sources_json`: a non-empty list of {"image", "labels", "camera"} objects."""
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise LabelError(f"sources are not valid JSON ({err})") from None
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        raise LabelError('sources must be a non-empty list of {"image", "labels", "camera"} objects')
+    return items
+
+
+def _abspath(path: str) -> str | None:
+    return bpy.path.abspath(path) if path else None
+
+
+class TransferPlan:
+    """Transfer Labels gathered from Blender on the main thread (a plan as
+    scene.selection.VotePlan describes): the annotated sources, the cameras to carry their
+    labels to, the Gaussians. `run` renders the sources that have no image, carries the
+    labels to the targets by patch features and (with `lift`) lifts every map to the
+    Gaussians; `apply` stores the maps on the cameras and the votes on the object.
+
+    `sources`: {"camera", "image", "labels"} dicts (file paths; a camera name), or none:
+    then every camera whose labels were painted or loaded (not transferred) is a source,
+    so painting a second view where the first transfer went wrong and running again helps.
+    """
+
+    def __init__(self, obj, scene, sources: list[dict], model: str, cache_dir: str = "", k: int = 5,
+                 feature_size: int = 448, lift: bool = True):  # fmt: skip
+        if not model:
+            raise LabelError("no feature model: set Preferences > Add-ons > MaskSplat > Feature Model (a DINOv2 folder or id)")
+        cams = scene_cameras(obj, scene)
+        found = self._sources(obj, scene, cams, sources)
+        source_objs = [cam for cam, _, _ in found if cam is not None]
+        targets = [c for c in cams if c not in source_objs]
+        if not targets:
+            raise LabelError(f"'{obj.name}' has no other camera to transfer the labels to")
+        self.num_labels = max(len(obj.masksplat.labels), *(int(ids.max()) + 1 for _, _, ids in found), 2)
+        if self.num_labels > MAX_LABELS + 1:
+            raise LabelError(f"at most {MAX_LABELS} labels (plus background) are supported")
+        self.arrays, self.sh = world_gaussians(obj), world_sh(obj)  # renders: the object alone
+        self.count, self.lift_arrays = with_occluders(obj, scene)  # votes: other splats occlude
+        self.sources = [(camera_from_object(cam, scene) if cam is not None else None, image, ids) for cam, image, ids in found]
+        self.targets = [camera_from_object(c, scene) for c in targets]
+        self.target_names, self.source_names = [c.name for c in targets], [c.name for c in source_objs]
+        absolute = bpy.path.abspath(model)
+        self.model = absolute if Path(absolute).exists() else model
+        self.options = {"num_labels": self.num_labels, "cache_dir": cache_dir or None, "k": k, "feature_size": feature_size}
+        self.lift = lift
+
+    @staticmethod
+    def _sources(obj, scene, cams, sources: list[dict]) -> list[tuple]:
+        """[(camera object or None, image [H, W, 3] uint8 or None (render it), label ids [H, W])]."""
+        if not sources:
+            painted = [c for c in cams if has_own_labels(c)]
+            if not painted:
+                raise LabelError("paint or load labels on a camera first, or give a source image and its labels")
+            return [(c, None, load_source(None, None, c, scene)[1]) for c in painted]
+        found = []
+        for item in sources:
+            cam_obj = None
+            if item.get("camera"):
+                cam_obj = next((c for c in cams if c.name == item["camera"]), None)
+                if cam_obj is None:
+                    raise LabelError(f"'{obj.name}' has no camera named '{item['camera']}'")
+            found.append((cam_obj, *load_source(_abspath(item.get("image", "")), _abspath(item.get("labels", "")), cam_obj, scene)))
+        return found
+
+    def run(self, backend, progress=None, cancelled=None) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """(a label map per target camera, votes [N, K] of the object or None without `lift`)."""
+        to_render = [cam for cam, image, _ in self.sources if image is None]
+        renders = iter(backend.renders(self.arrays, self.sh, to_render, cancelled=cancelled) if to_render else [])
+        sources = [(image if image is not None else next(renders), ids) for _, image, ids in self.sources]
+        total = len(self.targets) * (2 if self.lift else 1)
+
+        def from_step(first: int):  # the transfer is the first half of the steps, the lift the second
+            return None if progress is None else (lambda done, _: progress(first + done, total))
+
+        maps = backend.transfer(self.arrays, self.sh, self.targets, sources, self.model, progress=from_step(0),
+                                cancelled=cancelled, **self.options)  # fmt: skip
+        if not self.lift:
+            return maps, None
+        known = [(cam, ids) for cam, _, ids in self.sources if cam is not None]  # the sources' own labels, as given
+        cams = list(self.targets) + [cam for cam, _ in known]
+        masks = [one_hot(m, self.num_labels) for m in maps] + [one_hot(ids, self.num_labels) for _, ids in known]
+        votes = backend.votes(self.lift_arrays, cams, masks, mode="labels", progress=from_step(len(self.targets)), cancelled=cancelled)
+        return maps, votes[: self.count]
+
+    def apply(self, obj, scene, result) -> str:
+        maps, votes = result
+        by_name = {c.name: c for c in scene_cameras(obj, scene)}
+        ensure_label_set(obj, self.num_labels)
+        for name, ids in zip(self.target_names, maps, strict=True):
+            set_camera_label_map(by_name[name], ids, transferred=True)
+        for (_, _, ids), name in zip([s for s in self.sources if s[0] is not None], self.source_names, strict=True):
+            set_camera_label_map(by_name[name], ids)  # the labels that were lifted for it
+        message = f"Transferred labels from {len(self.sources)} source(s) to {len(maps)} cameras"
+        if votes is not None:
+            labels = store_label_votes(obj, votes)
+            message += "; " + label_summary(obj, labels, len(maps) + len(self.source_names))
+        return message
 
 
 def store_label_votes(obj: bpy.types.Object, votes: np.ndarray) -> np.ndarray:

@@ -63,15 +63,23 @@ def store_camera_image(cam_obj, prop: str, prefix: str, red: np.ndarray, blue: n
     return image
 
 
-def camera_mask(cam_obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """(mask [H, W] float32, ignore [H, W] bool or None) of a camera, or None without a mask."""
-    image = cam_obj.masksplat.mask
+def camera_image(cam_obj: bpy.types.Object, prop: str) -> np.ndarray | None:
+    """The pixels [H, W, C] float32, top row first, of the image in `cam_obj.masksplat.<prop>`
+    (as store_camera_image wrote them), or None when there is none."""
+    image = getattr(cam_obj.masksplat, prop)
     if image is None:
         return None
     width, height = image.size
-    pixels = np.empty(width * height * 4, dtype=np.float32)
+    pixels = np.empty(width * height * image.channels, dtype=np.float32)
     image.pixels.foreach_get(pixels)
-    pixels = pixels.reshape(height, width, 4)[::-1]
+    return pixels.reshape(height, width, image.channels)[::-1]
+
+
+def camera_mask(cam_obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """(mask [H, W] float32, ignore [H, W] bool or None) of a camera, or None without a mask."""
+    pixels = camera_image(cam_obj, "mask")
+    if pixels is None:
+        return None
     ignore = pixels[:, :, 2] > 0.5
     return np.ascontiguousarray(pixels[:, :, 0]), (ignore if ignore.any() else None)
 

@@ -8,7 +8,8 @@ import json
 import bpy
 import numpy as np
 
-from ..core.cameras import Camera, orbit_cameras
+from ..core.cameras import Camera
+from ..core.orbit import orbit_cameras
 from ..core.prune import (
     PruneError,
     QualityReport,
@@ -19,6 +20,7 @@ from ..core.prune import (
 )
 from .cameras import camera_from_object
 from .selection import scene_cameras, world_gaussians, world_sh
+from .splat_object import keep_vertices
 
 
 def _orbit(obj, n: int, size: int, arrays) -> list[Camera]:
@@ -29,7 +31,8 @@ def _orbit(obj, n: int, size: int, arrays) -> list[Camera]:
 
 
 class PrunePlan:
-    """Everything pruning needs from Blender, gathered on the main thread."""
+    """Everything pruning needs from Blender, gathered on the main thread (a plan as
+    scene.selection.VotePlan describes: run, then apply)."""
 
     def __init__(self, obj, scene, cameras: str = "ALL", orbit_views: int = 0, orbit_size: int = 256,
                  criterion: str = "zero", min_psnr: float = 0.0, held_out=()):  # fmt: skip
@@ -51,18 +54,18 @@ class PrunePlan:
         self.itemsize = int(np.dtype([(n, np.dtype(c)) for n, c in layout["fields"]]).itemsize)
         self.header = 60 + 30 * len(layout["fields"])
 
-    def run(self, compute, render, progress=None, cancelled=None) -> tuple[np.ndarray, QualityReport]:
-        """compute(arrays, cameras, masks, cancel) -> votes [N, 1]; render(arrays, sh, cameras) -> RGB list."""
+    def run(self, backend, progress=None, cancelled=None) -> tuple[np.ndarray, QualityReport]:
+        """(which Gaussians to remove [N] bool, the quality report of removing them)."""
         n = len(self.arrays["means"])
         ones = [np.full((c.height, c.width), 255, np.uint8) for c in self.cameras]
-        contribution = compute(self.arrays, self.cameras, ones, cancelled)[:, 0]
+        contribution = backend.votes(self.arrays, self.cameras, ones, mode="labels", cancelled=cancelled)[:, 0]
         if progress:
             progress(1, 3)
         never = never_contributes(self.arrays["opacity_logits"], self.arrays["log_scales"])
         pixels = sum(c.width * c.height for c in self.cameras)
         views = self.cameras + self.held_out
         used = [True] * len(self.cameras) + [False] * len(self.held_out)
-        before = render(self.arrays, self.sh, views)
+        before = backend.renders(self.arrays, self.sh, views, cancelled=cancelled)
         if progress:
             progress(2, 3)
         value = self.value
@@ -71,7 +74,7 @@ class PrunePlan:
             if remove.all():
                 raise PruneError("this criterion would remove every Gaussian")
             keep = ~remove
-            after = render({k: v[keep] for k, v in self.arrays.items()}, self.sh[keep], views)
+            after = backend.renders({k: v[keep] for k, v in self.arrays.items()}, self.sh[keep], views, cancelled=cancelled)
             rows = compare_views([c.name for c in views], before, after, used)
             report = QualityReport(n, int(remove.sum()), int(never.sum()), rows,
                                    self.header + n * self.itemsize, self.header + int(keep.sum()) * self.itemsize,
@@ -84,3 +87,11 @@ class PrunePlan:
         if progress:
             progress(3, 3)
         return remove, report
+
+    def apply(self, obj, scene, result) -> str:
+        """Keep the report on the object and remove the chosen Gaussians (one Undo step)."""
+        remove, report = result
+        obj.masksplat.prune_report = json.dumps(report.as_dict())
+        if remove.any():
+            keep_vertices(obj, ~remove)
+        return f"Pruned: {report.summary()}"

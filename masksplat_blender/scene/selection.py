@@ -147,7 +147,9 @@ def _with_edge_band(stored, band: int):
 class VotePlan:
     """What a vote computation needs, gathered from Blender on the main thread.
 
-    `run` touches no Blender data, so a modal operator can run it in a worker thread.
+    Like every plan (LabelPlan, PrunePlan, TransferPlan): `run(backend, progress, cancelled)`
+    touches no Blender data, so a modal operator can run it in a worker thread; `backend` is
+    a client.PlanBackend. `apply(obj, scene, result)` writes the result back and says what it did.
     """
 
     def __init__(self, obj, scene):
@@ -167,14 +169,11 @@ class VotePlan:
         self.masks = {i: _with_edge_band(scene_masks.camera_mask(views[i][0]), band) for i in self.todo}
         self.arrays = stack_gaussians([target, *others]) if self.todo else None
 
-    def run(self, compute, progress=None, cancel_check=None) -> np.ndarray:
-        """Votes [N, 2] over all masked views; only views not in the cache are computed.
-
-        compute(arrays, cameras, masks, ignores, cancel_check) -> votes [M, 2] (the backend).
-        """
+    def run(self, backend, progress=None, cancelled=None) -> np.ndarray:
+        """Votes [N, 2] over all masked views; only views not in the cache are computed."""
         for done, i in enumerate(self.todo):
             mask, ignore = self.masks[i]
-            votes = compute(self.arrays, [self.cameras[i]], [mask], [ignore], cancel_check)
+            votes = backend.votes(self.arrays, [self.cameras[i]], [mask], [ignore], cancelled=cancelled)
             self.cache[self.keys[i]] = votes[: self.count]
             if progress:
                 progress(done + 1, len(self.todo))
@@ -183,6 +182,12 @@ class VotePlan:
     def commit(self) -> None:
         """Keep the per-view votes for next time (only after a successful run)."""
         _CACHE[self.object_name] = {key: self.cache[key] for key in self.keys}
+
+    def apply(self, obj, scene, votes: np.ndarray) -> str:
+        """Keep the votes (on the object and in the cache) and select what they choose."""
+        self.commit()
+        store_votes(obj, votes)
+        return f"{apply_selection(obj)} ({len(self.keys)} views, {len(self.todo)} computed)"
 
 
 def store_votes(obj: bpy.types.Object, votes: np.ndarray) -> None:

@@ -1,14 +1,16 @@
-"""Preferences actions for the backend: install MaskSplat's own environment, check what runs."""
+"""Preferences actions for the backend: install MaskSplat's own environment, check what runs,
+download DINOv2 weights for Transfer Labels."""
 
 from __future__ import annotations
 
 import threading
 
 import bpy
-from bpy.props import EnumProperty
+from bpy.props import EnumProperty, StringProperty
 
 from .. import client
 from ..scene.settings import backend_settings, managed_venv
+from .preferences import get_preferences
 from .reports import report_error
 
 
@@ -136,7 +138,34 @@ class MASKSPLAT_OT_check_backend(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (MASKSPLAT_OT_install_backend, MASKSPLAT_OT_check_backend)
+class MASKSPLAT_OT_download_model(bpy.types.Operator):
+    """Download DINOv2 weights (safetensors only) into a folder, for Transfer Labels (needs the network)"""
+
+    bl_idname = "masksplat.download_model"
+    bl_label = "Download Model"
+
+    model_id: StringProperty(name="Model", default="facebook/dinov2-small")
+    folder: StringProperty(name="Folder", subtype="DIR_PATH")
+
+    def execute(self, context):
+        if not network_allowed(self, "download the model"):
+            return {"CANCELLED"}
+        if not self.folder:
+            self.report({"ERROR"}, "choose a folder for the model")
+            return {"CANCELLED"}
+        try:
+            python, _ = backend_python(context)
+            client.download_model(python, self.model_id, bpy.path.abspath(self.folder), allow_network=bpy.app.online_access)
+        except (client.BackendError, OSError, ValueError) as err:
+            return report_error(self, err)
+        prefs = get_preferences(context)
+        if prefs is not None:
+            prefs.feature_model = bpy.path.abspath(self.folder)
+        self.report({"INFO"}, f"Downloaded {self.model_id} to {self.folder}")
+        return {"FINISHED"}
+
+
+CLASSES = (MASKSPLAT_OT_install_backend, MASKSPLAT_OT_check_backend, MASKSPLAT_OT_download_model)
 
 
 def register() -> None:

@@ -3,7 +3,8 @@
 An operator using this gathers everything it needs from Blender in `prepare` (main
 thread), does the heavy part in `work` (a worker thread: no bpy access), and writes the
 result back in `finish` (main thread). Without a window (`execute`), the same three
-steps run in a row, so scripts and batch jobs call the very same operator.
+steps run in a row, so scripts and batch jobs call the very same operator. `PlanWork`
+is these three steps for a scene plan (VotePlan, LabelPlan, PrunePlan, TransferPlan).
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ from __future__ import annotations
 import threading
 
 import bpy
+from bpy.props import EnumProperty
 
+from ..client import BackendError, PlanBackend
 from ..core.errors import CANCELLED, outcome_of
+from .backend_ops import DEVICE_ITEMS, backend_client
+from .common import ObjectMode, SplatOperator
 from .reports import report_cancel, report_error
 
 
@@ -87,3 +92,34 @@ class BackgroundWork:
         if error is not None:
             return self._failed(error, cancelled=state["cancel"])
         return self.finish(context, state["result"])
+
+
+class PlanWork(SplatOperator, BackgroundWork):
+    """BackgroundWork for a scene plan on the active splat object, on the device the
+    `device` property names. The operator defines `make_plan(context, obj)`: the plan
+    gathers from Blender in object mode, `plan.run(backend, progress, cancelled)` runs in
+    the worker, and `plan.apply(obj, scene, result)` writes back in object mode and says
+    what it did."""
+
+    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="PREFERENCES")
+
+    def prepare(self, context) -> bool:
+        obj = context.active_object
+        try:
+            with ObjectMode(obj):
+                self._plan = self.make_plan(context, obj)
+            self._backend = PlanBackend(backend_client(context, self.device))
+        except (ValueError, OSError, BackendError) as err:
+            report_error(self, err)
+            return False
+        return True
+
+    def work(self, progress, cancelled):
+        return self._plan.run(self._backend, progress, cancelled)
+
+    def finish(self, context, result) -> set:
+        obj = context.active_object
+        with ObjectMode(obj):
+            message = self._plan.apply(obj, context.scene, result)
+        self.report({"INFO"}, message)
+        return {"FINISHED"}

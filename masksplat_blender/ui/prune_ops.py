@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import bpy
 from bpy.props import EnumProperty, FloatProperty, IntProperty
 
-from ..client import BackendError, compute_votes, render_views
-from ..core.prune import PruneError
 from ..scene.pruning import PrunePlan
-from ..scene.splat_object import is_splat_object, keep_vertices
-from .backend_ops import DEVICE_ITEMS, backend_client
-from .modal import BackgroundWork, interactive
-from .reports import report_error
+from .modal import PlanWork, interactive
 
 
-class MASKSPLAT_OT_prune_splats(BackgroundWork, bpy.types.Operator):
+class MASKSPLAT_OT_prune_splats(PlanWork, bpy.types.Operator):
     """Remove Gaussians that add nothing to any view (reports PSNR before and after first)"""
 
     bl_idname = "masksplat.prune_splats"
     bl_label = "Prune Splats"
-    bl_options = {"REGISTER", "UNDO"}
 
     cameras: EnumProperty(
         name="Cameras",
@@ -49,42 +41,18 @@ class MASKSPLAT_OT_prune_splats(BackgroundWork, bpy.types.Operator):
     threshold: FloatProperty(name="Threshold", description="Contribution per view pixel (a Gaussian covering 10 pixels fully in one of 32 views at 256x256 has 5e-6)", default=1e-8, min=0.0, precision=10)
     fraction: FloatProperty(name="Fraction", default=0.1, min=0.001, max=0.99)
     min_psnr: FloatProperty(name="Minimum PSNR", description="With Smallest Fraction: remove less until the used views keep this PSNR (0 = off)", default=0.0, min=0.0, max=100.0)
-    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="PREFERENCES")
-
-    @classmethod
-    def poll(cls, context):
-        return is_splat_object(context.active_object)
 
     def _criterion(self) -> str:
         return {"ZERO": "zero", "THRESHOLD": f"threshold:{self.threshold!r}", "FRACTION": f"fraction:{self.fraction!r}"}[self.criterion]
 
-    def prepare(self, context) -> bool:
-        obj = context.active_object
-        try:
-            if obj.mode != "OBJECT":
-                bpy.ops.object.mode_set(mode="OBJECT")
-            self._plan = PrunePlan(obj, context.scene, self.cameras, self.orbit_views, self.orbit_size, self._criterion(), self.min_psnr)
-            backend = backend_client(context, self.device)
-        except (ValueError, PruneError, BackendError) as err:
-            report_error(self, err)
-            return False
-        self._compute = lambda arrays, cams, masks, cancel: compute_votes(backend, arrays, cams, masks, mode="labels", cancel_check=cancel)[0]
-        self._render = lambda arrays, sh, cams: [rgb for rgb, _ in render_views(backend, arrays, sh, cams)]
-        return True
-
-    def work(self, progress, cancelled):
-        return self._plan.run(self._compute, self._render, progress, cancelled)
+    def make_plan(self, context, obj) -> PrunePlan:
+        return PrunePlan(obj, context.scene, self.cameras, self.orbit_views, self.orbit_size, self._criterion(), self.min_psnr)
 
     def finish(self, context, result) -> set:
-        remove, report = result
-        obj = context.active_object
-        obj.masksplat.prune_report = json.dumps(report.as_dict())
-        if remove.any():
-            keep_vertices(obj, ~remove)
-        self.report({"INFO"}, f"Pruned: {report.summary()}")
+        status = super().finish(context, result)
         if interactive(context):
-            show_report_popup(context, report.as_dict())
-        return {"FINISHED"}
+            show_report_popup(context, result[1].as_dict())
+        return status
 
     def invoke(self, context, event):
         return context.window_manager.invoke_props_dialog(self) if interactive(context) else self.execute(context)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import bpy
 import numpy as np
 from bpy.props import (
@@ -12,85 +10,30 @@ from bpy.props import (
     FloatProperty,
     FloatVectorProperty,
     IntProperty,
-    StringProperty,
 )
 
-from ..client import BackendError, compute_votes
-from ..core.masks import MaskError, check_mask_size, match_mask_files
 from ..scene import masks as scene_masks
 from ..scene import selection
-from ..scene.cameras import camera_resolution, cameras_by_stem
 from ..scene.splat_object import is_splat_object, keep_vertices
-from .backend_ops import DEVICE_ITEMS, backend_client
-from .modal import BackgroundWork, interactive
-from .reports import report_error
+from .common import LoadCameraFiles, ObjectMode, SplatOperator
+from .modal import PlanWork, interactive
 
 
-def _splat_poll(context) -> bool:
-    return is_splat_object(context.active_object)
-
-
-class _ObjectMode:
-    """Run in object mode (mesh data, not the edit-mode copy) and come back."""
-
-    def __init__(self, obj):
-        self.obj, self.mode = obj, obj.mode
-
-    def __enter__(self):
-        if self.mode != "OBJECT":
-            bpy.ops.object.mode_set(mode="OBJECT")
-
-    def __exit__(self, *exc):
-        if self.mode != "OBJECT" and self.obj.name in bpy.context.view_layer.objects:
-            bpy.ops.object.mode_set(mode=self.mode)
-
-
-class MASKSPLAT_OT_compute_selection(BackgroundWork, bpy.types.Operator):
+class MASKSPLAT_OT_compute_selection(PlanWork, bpy.types.Operator):
     """Work out which Gaussians the masks show (votes over every camera with a mask) and select them"""
 
     bl_idname = "masksplat.compute_selection"
     bl_label = "Compute Selection"
-    bl_options = {"REGISTER", "UNDO"}
 
-    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="PREFERENCES")
-
-    @classmethod
-    def poll(cls, context):
-        return _splat_poll(context)
-
-    def prepare(self, context) -> bool:
-        obj = context.active_object
-        try:
-            with _ObjectMode(obj):
-                self._plan = selection.VotePlan(obj, context.scene)
-            backend = backend_client(context, self.device)
-        except (ValueError, BackendError) as err:
-            report_error(self, err)
-            return False
-        self._compute = lambda arrays, cams, masks, ignores, cancel: compute_votes(
-            backend, arrays, cams, masks, ignores, cancel_check=cancel
-        )[0]
-        return True
-
-    def work(self, progress, cancelled):
-        return self._plan.run(self._compute, progress, cancelled)
-
-    def finish(self, context, votes) -> set:
-        obj = context.active_object
-        self._plan.commit()
-        with _ObjectMode(obj):
-            selection.store_votes(obj, votes)
-            summary = selection.apply_selection(obj)
-        self.report({"INFO"}, f"{summary} ({len(self._plan.keys)} views, {len(self._plan.todo)} computed)")
-        return {"FINISHED"}
+    def make_plan(self, context, obj) -> selection.VotePlan:
+        return selection.VotePlan(obj, context.scene)
 
 
-class MASKSPLAT_OT_select_by_votes(bpy.types.Operator):
+class MASKSPLAT_OT_select_by_votes(SplatOperator, bpy.types.Operator):
     """Select Gaussians from the stored votes (no backend): Select, Deselect or Invert"""
 
     bl_idname = "masksplat.select_by_votes"
     bl_label = "Select by Votes"
-    bl_options = {"REGISTER", "UNDO"}
 
     action: EnumProperty(
         name="Action",
@@ -103,13 +46,9 @@ class MASKSPLAT_OT_select_by_votes(bpy.types.Operator):
     )
     beta: FloatProperty(name="Beta", min=0.0, max=2.0, default=-1.0, description="Override the object's beta (-1: use it)")
 
-    @classmethod
-    def poll(cls, context):
-        return _splat_poll(context)
-
     def execute(self, context):
         obj = context.active_object
-        with _ObjectMode(obj):
+        with ObjectMode(obj):
             if self.action == "SELECT":
                 if not selection.has_votes(obj):
                     self.report({"ERROR"}, f"'{obj.name}' has no votes yet: run Compute Selection first")
@@ -123,20 +62,15 @@ class MASKSPLAT_OT_select_by_votes(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class MASKSPLAT_OT_delete_selected(bpy.types.Operator):
+class MASKSPLAT_OT_delete_selected(SplatOperator, bpy.types.Operator):
     """Delete the selected Gaussians (Undo brings them back)"""
 
     bl_idname = "masksplat.delete_selected"
     bl_label = "Delete Selected"
-    bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context):
-        return _splat_poll(context)
 
     def execute(self, context):
         obj = context.active_object
-        with _ObjectMode(obj):
+        with ObjectMode(obj):
             chosen = selection.vertex_selection(obj)
             if not chosen.any():
                 self.report({"WARNING"}, "Nothing is selected")
@@ -149,12 +83,11 @@ class MASKSPLAT_OT_delete_selected(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class MASKSPLAT_OT_grow_selection(bpy.types.Operator):
+class MASKSPLAT_OT_grow_selection(SplatOperator, bpy.types.Operator):
     """Grow the selection to the Gaussians next to it in 3D, or shrink it away from the unselected ones (repeat to go further)"""
 
     bl_idname = "masksplat.grow_selection"
     bl_label = "Grow Selection"
-    bl_options = {"REGISTER", "UNDO"}
 
     shrink: BoolProperty(name="Shrink", default=False, description="Deselect the selected Gaussians next to unselected ones instead")
     by: EnumProperty(
@@ -177,10 +110,6 @@ class MASKSPLAT_OT_grow_selection(bpy.types.Operator):
     k: IntProperty(name="k", default=8, min=1, max=64, description="How many nearest Gaussians count as neighbours")
     steps: IntProperty(name="Steps", default=1, min=1, max=50, description="Grow (or shrink) this many times")
 
-    @classmethod
-    def poll(cls, context):
-        return _splat_poll(context)
-
     def draw(self, context):
         layout = self.layout
         layout.prop(self, "shrink")
@@ -194,7 +123,7 @@ class MASKSPLAT_OT_grow_selection(bpy.types.Operator):
 
     def execute(self, context):
         obj = context.active_object
-        with _ObjectMode(obj):
+        with ObjectMode(obj):
             if not selection.vertex_selection(obj).any():
                 self.report({"WARNING"}, "Nothing is selected")
                 return {"CANCELLED"}
@@ -217,12 +146,11 @@ VALUE_ITEMS = (
 )
 
 
-class MASKSPLAT_OT_select_by_value(bpy.types.Operator):
+class MASKSPLAT_OT_select_by_value(SplatOperator, bpy.types.Operator):
     """Select Gaussians by opacity, size or colour (click a splat to match its colour)"""
 
     bl_idname = "masksplat.select_by_value"
     bl_label = "Select by Value"
-    bl_options = {"REGISTER", "UNDO"}
 
     value: EnumProperty(name="Value", items=VALUE_ITEMS, default="OPACITY")
     compare: EnumProperty(
@@ -241,10 +169,6 @@ class MASKSPLAT_OT_select_by_value(bpy.types.Operator):
         items=(("SET", "Set", "Replace the selection"), ("ADD", "Add", "Add to the selection"), ("REMOVE", "Remove", "Take out of the selection")),
         default="SET",
     )
-
-    @classmethod
-    def poll(cls, context):
-        return _splat_poll(context)
 
     def draw(self, context):
         layout = self.layout
@@ -272,7 +196,7 @@ class MASKSPLAT_OT_select_by_value(bpy.types.Operator):
         if event.type != "LEFTMOUSE" or event.value != "PRESS":
             return {"PASS_THROUGH"} if event.type in {"MIDDLEMOUSE", "WHEELUPMOUSE", "WHEELDOWNMOUSE", "MOUSEMOVE"} else {"RUNNING_MODAL"}
         region = context.region
-        with _ObjectMode(context.active_object):
+        with ObjectMode(context.active_object):
             picked = selection.pick_gaussian(context.active_object, np.array(context.region_data.perspective_matrix),
                                              region.width, region.height, (event.mouse_region_x, event.mouse_region_y))  # fmt: skip
         if picked < 0:
@@ -284,7 +208,7 @@ class MASKSPLAT_OT_select_by_value(bpy.types.Operator):
 
     def execute(self, context):
         obj = context.active_object
-        with _ObjectMode(obj):
+        with ObjectMode(obj):
             try:
                 if self.value == "COLOUR" and self.splat >= 0:
                     self.colour = selection.splat_colour(obj, self.splat)
@@ -344,20 +268,15 @@ def separate_selected(context, obj) -> bpy.types.Object:
     return new
 
 
-class MASKSPLAT_OT_separate_selected(bpy.types.Operator):
+class MASKSPLAT_OT_separate_selected(SplatOperator, bpy.types.Operator):
     """Move the selected Gaussians into a new splat object"""
 
     bl_idname = "masksplat.separate_selected"
     bl_label = "Separate Selected"
-    bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context):
-        return _splat_poll(context)
 
     def execute(self, context):
         obj = context.active_object
-        with _ObjectMode(obj):
+        with ObjectMode(obj):
             try:
                 new = separate_selected(context, obj)
             except ValueError as err:
@@ -367,56 +286,19 @@ class MASKSPLAT_OT_separate_selected(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class MASKSPLAT_OT_load_masks(bpy.types.Operator):
+class MASKSPLAT_OT_load_masks(LoadCameraFiles, bpy.types.Operator):
     """Load mask images named after the cameras (e.g. SAM output): white = object"""
 
     bl_idname = "masksplat.load_masks"
     bl_label = "Load Masks"
-    bl_options = {"REGISTER", "UNDO"}
 
-    directory: StringProperty(name="Folder", subtype="DIR_PATH")
+    def read_file(self, path):
+        return scene_masks.load_mask_file(path)
 
-    @classmethod
-    def poll(cls, context):
-        return _splat_poll(context)
-
-    def invoke(self, context, event):
-        context.window_manager.fileselect_add(self)
-        return {"RUNNING_MODAL"}
-
-    def execute(self, context):
-        try:
-            loaded, missing = read_camera_files(context, context.active_object, self.directory, scene_masks.load_mask_file)
-        except ValueError as err:
-            return report_error(self, err)
+    def store_files(self, obj, loaded: dict) -> str:
         for cam, mask in loaded.items():
             scene_masks.set_camera_mask(cam, mask)
-        self.report({"INFO"}, f"Loaded {len(loaded)} masks" + missing_note(missing))
-        return {"FINISHED"}
-
-
-def read_camera_files(context, obj, directory, read, what: str = "mask") -> tuple[dict, list[str]]:
-    """Read one file per camera from `directory`, named after the camera's image (e.g. SAM
-    output). Every file is read and checked before the caller stores anything, so one bad
-    file changes nothing. Returns ({camera object: read(file)}, names of cameras without one)."""
-    cameras = selection.scene_cameras(obj, context.scene)
-    if not cameras:
-        raise MaskError(f"'{obj.name}' has no cameras: import or add cameras first")
-    by_name = cameras_by_stem(cameras)
-    files = match_mask_files(Path(bpy.path.abspath(directory)), by_name)
-    loaded = {}
-    for name, path in files.items():
-        width, height, _, _ = camera_resolution(by_name[name], context.scene)
-        data = read(path)
-        check_mask_size(name, data, width, height, what)
-        loaded[by_name[name]] = data
-    return loaded, sorted(set(by_name) - set(files))
-
-
-def missing_note(missing: list[str]) -> str:
-    if not missing:
-        return ""
-    return f"; {len(missing)} cameras have no file ({', '.join(missing[:5])}{'...' if len(missing) > 5 else ''})"
+        return f"Loaded {len(loaded)} masks"
 
 
 CLASSES = (

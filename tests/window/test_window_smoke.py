@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from camera_writers import save_cameras_json
 from harness import SUITES, assert_passed, ensure_suite, run_scenario, unavailable
-
-from masksplat_blender.core.cameras import save_cameras_json
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=unavailable() or "")
 
