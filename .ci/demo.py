@@ -132,16 +132,18 @@ def segment_runs(scene: dict) -> list[dict]:
         seg, wall = batch("segment", "--ply", OUT / "scene.ply", "--cameras", OUT / "cameras.json", "--masks", OUT / masks,
                           "--out", folder / "OBJECT.ply", "--rest", folder / "REST.ply", "--device", "cpu", *flags)  # fmt: skip
         results.append(scored(name, folder, scene, views=seg["views"], seconds=f"{seg['seconds']:.1f} / {wall:.1f}"))
-    # --- SPZ (issue 12) -------------------------------------------------------------------------
-    # When `convert` writes .spz, write the selection as .spz here too, e.g.
-    #     batch("convert", "--ply", OUT / "exact" / "OBJECT.ply", "--out", OUT / "exact" / "OBJECT.spz")
-    # and add its size beside OBJECT.ply's in the summary.
-    # ---------------------------------------------------------------------------------------------
     folder = OUT / "centre_in_mask"
     folder.mkdir(exist_ok=True)
     write_ply(folder / "OBJECT.ply", scene["data"], keep=centre_in_mask(scene["data"].means(), scene["train"], scene["exact"]))
     results.append(scored("naive: centre in mask, exact", folder, scene, views=len(scene["train"]), seconds="-"))
     return results
+
+
+def spz_run() -> dict:
+    """The exact run's selection as .spz (what SuperSplat and Scaniverse open), with `convert`."""
+    folder = OUT / "exact"
+    result, _ = batch("convert", "--ply", folder / "OBJECT.ply", "--out", folder / "OBJECT.spz")
+    return {"ply": (folder / "OBJECT.ply").stat().st_size, "spz": (folder / "OBJECT.spz").stat().st_size, **result}
 
 
 def prune_run(scene: dict) -> dict:
@@ -214,7 +216,8 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)]
 
 
-def summary(scene: dict, runs: list[dict], prune: dict, psnrs: list[float], labels: dict, sheet: Path, seconds: float) -> str:
+def summary(scene: dict, runs: list[dict], prune: dict, psnrs: list[float], labels: dict, spz: dict, sheet: Path,
+            seconds: float) -> str:
     data, donut, train, held = scene["data"], int(scene["donut"].sum()), scene["train"], scene["held"]
     rows = []
     for r in runs:
@@ -247,12 +250,14 @@ def summary(scene: dict, runs: list[dict], prune: dict, psnrs: list[float], labe
         f"Part labels (the letters sample, 9 groups painted on 1 view, rgb-patches): mIoU over {len(evaluation['views'])} other views "
         f"{evaluation['2D transfer']['mIoU']:.3f} in 2D, {evaluation['3D lifted']['mIoU']:.3f} lifted to 3D.",
         "",
-        f"Picture: {sheet.relative_to(ROOT)}   Selection: demo_out/exact/OBJECT.ply, REST.ply   Total: {seconds:.0f} s",
+        f"The selection as SPZ (convert): OBJECT.ply {spz['ply'] / 2**20:.2f} MB -> OBJECT.spz {spz['spz'] / 2**20:.2f} MB "
+        f"({spz['ply'] / spz['spz']:.0f}x smaller; 8-bit colours, 24-bit fixed-point positions).",
+        f"Picture: {sheet.relative_to(ROOT)}   Selection: demo_out/exact/OBJECT.ply, OBJECT.spz, REST.ply   Total: {seconds:.0f} s",
         "",
         "Next, in Blender (4.2 or newer):",
         "  1. .venv/bin/python .ci/build_extension.py; Edit > Preferences > Get Extensions > Install from Disk: dist/masksplat-*.zip",
         "  2. File > Import > Gaussian Splats: demo_out/scene.ply, then File > Import > Splat Cameras: demo_out/cameras.json",
-        "  3. Sidebar (N) > MaskSplat: look through a camera, Paint Mask over the donut (or Load Masks), Compute Selection",
+        "  3. Sidebar (N) > MaskSplat: from any view or camera, Paint over the donut, Enter (2-3 views), Compute Selection",
     ])  # fmt: skip
 
 
@@ -265,6 +270,7 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     scene = prepare()
     runs = segment_runs(scene)
+    spz = spz_run()
     render_for_sheet(runs)
     prune = prune_run(scene)
     sheet, extra = make_sheet(scene, runs, prune)
@@ -272,7 +278,7 @@ def main() -> int:
         write_png(args.docs, fewer_colours(read_png(sheet), 6))
     print("\npart labels from one annotated view (the letters sample, rgb-patches features):")
     labels = labels_run()
-    print(summary(scene, runs, prune, extra["held_out_psnr"], labels, sheet, time.perf_counter() - start))
+    print(summary(scene, runs, prune, extra["held_out_psnr"], labels, spz, sheet, time.perf_counter() - start))
     return 0
 
 
