@@ -1,0 +1,207 @@
+"""The true splat display in a real window: what it draws matches the splat render, and it
+follows the artist's edits.
+
+Offscreen (GPUOffScreen, the display's own shaders) from two imported cameras at their
+resolution; the viewport looking through the first camera, cropped to the camera frame,
+in Solid and Material Preview, with the same crop of the empty viewport (splat hidden) to
+composite the render over; the old point display for comparison. Then a selection (tint),
+a move with real keys (G X 0.25 Enter) and Blender's own Delete (Tab, X, Vertices) on the
+selection; after each, offscreen and viewport again. Images land in OUT as .npy for the
+pytest side, which compares them with the backend's renders.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import bpy
+import numpy as np
+from blender_setup import ADDON, camera_frame, import_scene, install_addon, look_through, view3d
+
+
+def _modules():
+    display = importlib.import_module(f"{ADDON}.ui.splat_display")
+    cameras = importlib.import_module(f"{ADDON}.scene.cameras")
+    selection = importlib.import_module(f"{ADDON}.scene.selection")
+    return display, cameras, selection
+
+
+def quiet_overlays() -> None:
+    """(Main thread) no grid, axes, cursor, origins, outlines or text over the splats: what
+    the comparison sees is the splat display and the viewport's own background."""
+    _, r3d = view3d()
+    area = next(a for a in bpy.context.window_manager.windows[0].screen.areas if a.type == "VIEW_3D")
+    overlay = area.spaces.active.overlay
+    for name in ("show_floor", "show_axis_x", "show_axis_y", "show_axis_z", "show_cursor", "show_object_origins",
+                 "show_outline_selected", "show_text", "show_stats", "show_extras", "show_relationship_lines"):  # fmt: skip
+        if hasattr(overlay, name):
+            setattr(overlay, name, False)
+    area.spaces.active.show_gizmo = False
+
+
+def shading(kind: str) -> None:
+    area = next(a for a in bpy.context.window_manager.windows[0].screen.areas if a.type == "VIEW_3D")
+    area.spaces.active.shading.type = kind
+
+
+def settled_grab(ui, timeout: float = 300.0):
+    """The screen once two grabs in a row are the same (Material Preview compiles shaders
+    for a while on a software GPU)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    last = ui.grab()
+    while True:
+        ui.idle(3)
+        now = ui.grab()
+        if (now == last).all():
+            return now
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the viewport did not settle within {timeout:g} s")
+        last = now
+
+
+def frame_crop(ui, width: int, height: int, samples: int = 3) -> np.ndarray:
+    """The viewport inside the camera frame, resampled to the camera's pixels: uint8
+    [height, width, 3], each camera pixel the mean of samples x samples bilinear taps."""
+    screen = settled_grab(ui).astype(np.float64)
+    x0, y0, _, _ = ui.region_rect("VIEW_3D")
+    frame = np.asarray(camera_frame(ui))
+    left, right = frame[:, 0].min() + x0, frame[:, 0].max() + x0
+    bottom, top = frame[:, 1].min() + y0, frame[:, 1].max() + y0
+    win_h = ui.main(lambda: bpy.context.window_manager.windows[0].height)
+    offsets = (np.arange(samples) + 0.5) / samples
+    u = (np.arange(width)[:, None] + offsets[None, :]).ravel() / width
+    v = (np.arange(height)[:, None] + offsets[None, :]).ravel() / height
+    xs = left + u * (right - left) - 0.5  # pixel centres sit at +0.5
+    rows = win_h - (top - v * (top - bottom)) - 0.5  # window y (up) to screen rows (down)
+    x, y = np.meshgrid(xs, rows)
+    x0i, y0i = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = (x - x0i)[..., None], (y - y0i)[..., None]
+    h, w = screen.shape[:2]
+
+    def at(yy, xx):
+        return screen[np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]
+
+    value = ((1 - fx) * (1 - fy) * at(y0i, x0i) + fx * (1 - fy) * at(y0i, x0i + 1)
+             + (1 - fx) * fy * at(y0i + 1, x0i) + fx * fy * at(y0i + 1, x0i + 1))  # fmt: skip
+    value = value.reshape(height, samples, width, samples, 3).mean(axis=(1, 3))
+    return np.clip(np.round(value), 0, 255).astype(np.uint8)
+
+
+def camera_matrices(cam_name: str, width: int, height: int):
+    """(Main thread) Blender's view and projection matrices of a camera at its resolution."""
+    cam = bpy.data.objects[cam_name]
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    projection = cam.calc_matrix_camera(depsgraph, x=width, y=height, scale_x=1.0, scale_y=1.0)
+    return cam.matrix_world.inverted(), projection
+
+
+def run(ui):
+    display, cameras, selection = _modules()
+    width, height = ui.args["width"], ui.args["height"]
+    cams = ui.args["cameras_named"]
+    install_addon(ui)
+    name = import_scene(ui, ui.args["ply"], ui.args["cameras"])
+    count = ui.main(lambda: len(bpy.data.objects[name].data.vertices))
+    ui.main(quiet_overlays)
+    ui.main(lambda: cameras.apply_camera_resolution(bpy.context.scene, bpy.data.objects[cams[0]]))
+    ui.main(lambda: [o.select_set(False) for o in bpy.context.scene.objects])
+    ui.wait(
+        lambda: display.display_stats()["gaussians"] == count, "the splat display to show every Gaussian", 120
+    )
+    ui.check(
+        "the splat display is on for an imported splat",
+        ui.main(lambda: bpy.data.objects[name].masksplat.show_splats),
+    )
+
+    def offscreen(tag: str, cam: str):
+        def draw():
+            view, projection = camera_matrices(cam, width, height)
+            return display.render_offscreen(
+                [bpy.data.objects[name]], view, projection, width, height, background=(0.0, 0.0, 0.0)
+            )
+
+        image = ui.main(draw)
+        np.save(f"{ui.out}/offscreen_{tag}.npy", np.asarray(image, np.float32))
+
+    def viewport(tag: str, with_background: bool = False):
+        np.save(f"{ui.out}/viewport_{tag}.npy", frame_crop(ui, width, height))
+        if with_background:
+            ui.main(lambda: bpy.data.objects[name].hide_set(True))
+            np.save(f"{ui.out}/background_{tag}.npy", frame_crop(ui, width, height))
+            ui.main(lambda: bpy.data.objects[name].hide_set(False))
+
+    for cam in cams:
+        offscreen(cam, cam)
+    look_through(ui, cams[0])
+    viewport("solid", with_background=True)
+    ui.shot("solid")
+    ui.main(lambda: shading("MATERIAL"))
+    viewport("material", with_background=True)
+    ui.shot("material")
+    ui.main(lambda: shading("SOLID"))
+    ui.main(lambda: setattr(bpy.data.objects[name].masksplat, "show_splats", False))
+    viewport("points")
+    ui.shot("points")
+    ui.main(lambda: setattr(bpy.data.objects[name].masksplat, "show_splats", True))
+
+    # The selection: the Gaussians right of the median (local x), tinted at once.
+    def select_right():
+        obj = bpy.data.objects[name]
+        xs = np.empty(count * 3, np.float32)
+        obj.data.vertices.foreach_get("co", xs)
+        chosen = xs[0::3] > np.median(xs[0::3])
+        selection.set_vertex_selection(obj, chosen)
+        return int(chosen.sum())
+
+    chosen = ui.main(select_right)
+    ui.record(gaussians=count, selected=chosen)
+    offscreen("selected", cams[0])
+    viewport("selected")
+    ui.shot("selected")
+
+    # Move with real keys, as an artist does: the object active and selected, mouse over the view.
+    def make_active():
+        obj = bpy.data.objects[name]
+        bpy.context.view_layer.objects.active = obj
+        obj.select_set(True)
+
+    ui.main(make_active)
+    x, y, w, h = ui.region_rect("VIEW_3D")
+    ui.move(x + w * 0.6, y + h * 0.4)
+    ui.key("g", "x")
+    ui.type("0.25")
+    ui.key("Return")
+    moved = ui.wait(
+        lambda: abs(bpy.data.objects[name].location.x - 0.25) < 1e-6, "G X 0.25 Enter to move the splat", 30
+    )
+    ui.check("the splat moved with G X 0.25", moved)
+    ui.main(lambda: bpy.data.objects[name].select_set(False))
+    offscreen("moved", cams[0])
+    viewport("moved")
+    ui.shot("moved")
+
+    # Blender's own Delete on the selection, in Edit Mode.
+    ui.main(make_active)
+    ui.key("Tab")
+    ui.wait(lambda: bpy.data.objects[name].mode == "EDIT", "Edit Mode", 30)
+    before = ui.grab()
+    ui.key("x")
+    ui.wait_changed(before, "the Delete menu")
+    ui.key("Return")  # its first entry, Vertices, opens under the mouse
+    ui.key("Tab")
+    ui.wait(lambda: bpy.data.objects[name].mode == "OBJECT", "Object Mode", 30)
+    left = ui.wait(lambda: len(bpy.data.objects[name].data.vertices) == count - chosen and count - chosen,
+                   "Delete to remove the selection", 30)  # fmt: skip
+    ui.check("Delete removed the selected Gaussians", left == count - chosen, left)
+    ui.main(lambda: bpy.data.objects[name].select_set(False))
+    ui.wait(
+        lambda: display.display_stats()["gaussians"] == count - chosen, "the display to follow Delete", 60
+    )
+    offscreen("deleted", cams[0])
+    viewport("deleted")
+    ui.shot("deleted")
+    ui.record(
+        stats={k: v for k, v in ui.main(display.display_stats).items() if isinstance(v, (int, float, str))}
+    )
