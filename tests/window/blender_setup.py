@@ -97,8 +97,6 @@ def set_preferences(ui, **values) -> None:
 def camera_to_region(frame, uv, width: int, height: int):
     """Camera pixels [N, 2] (x right, y down) to region pixels (y up), through the camera
     frame's corners in the region (what the paint tool maps back the other way)."""
-    import numpy as np
-
     frame = np.asarray(frame, dtype=np.float64)
     left, right = frame[:, 0].min(), frame[:, 0].max()
     bottom, top = frame[:, 1].min(), frame[:, 1].max()
