@@ -173,9 +173,9 @@ def appear(ui, display) -> None:
 
 
 def run(ui):
+    install_addon(ui)
     display = importlib.import_module(f"{ADDON}.ui.splat_display")
     cameras = importlib.import_module(f"{ADDON}.scene.cameras")
-    install_addon(ui)
     ui.main(quiet_overlays)
     mode = ui.args["mode"]
     if mode == "fidelity":

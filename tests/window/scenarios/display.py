@@ -36,10 +36,10 @@ def _modules():
 
 
 def run(ui):
-    display, cameras, selection = _modules()
     width, height = ui.args["width"], ui.args["height"]
     cams = ui.args["cameras_named"]
     install_addon(ui)
+    display, cameras, selection = _modules()
     name = import_scene(ui, ui.args["ply"], ui.args["cameras"])
     count = ui.main(lambda: len(bpy.data.objects[name].data.vertices))
     ui.main(quiet_overlays)
