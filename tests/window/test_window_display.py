@@ -15,6 +15,7 @@ from masksplat_blender.core.splat_io import read_splats
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=unavailable() or "")
 WIDTH, HEIGHT = 320, 240
+MOVE = 0.03  # along x, about a seventh of the donut
 
 
 @pytest.mark.parametrize("suite", sorted(SUITES))
@@ -26,7 +27,7 @@ def test_splat_display_matches_the_render_and_follows_edits(suite, extension_zip
     save_cameras_json(cameras, cams)
     ensure_suite(suite)
     result = run_scenario(suite, "display", {"zip": str(extension_zip), "ply": str(ply), "cameras": str(cameras),
-                                             "cameras_named": [c.name for c in cams], "width": WIDTH, "height": HEIGHT},
+                                             "cameras_named": [c.name for c in cams], "width": WIDTH, "move": MOVE, "height": HEIGHT},
                           timeout=600, size="1280x800")  # fmt: skip
     assert_passed(result)
     out = OUT / suite / "display"
@@ -42,8 +43,8 @@ def test_splat_display_matches_the_render_and_follows_edits(suite, extension_zip
     }  # fmt: skip
     edits = {
         "selected": render(client, data, cams[:1], selected=selected)[0],
-        "moved": render(client, data, cams[:1], selected=selected, offset=(0.25, 0, 0))[0],
-        "deleted": render(client, data, cams[:1], offset=(0.25, 0, 0), keep=~selected)[0],
+        "moved": render(client, data, cams[:1], selected=selected, offset=(MOVE, 0, 0))[0],
+        "deleted": render(client, data, cams[:1], offset=(MOVE, 0, 0), keep=~selected)[0],
     }
     for tag, (rgb, alpha) in edits.items():
         scores[f"{tag} offscreen"] = offscreen_psnr(image[f"offscreen_{tag}"], rgb)

@@ -5,7 +5,7 @@ Offscreen (GPUOffScreen, the display's own shaders) from two imported cameras at
 resolution; the viewport looking through the first camera, cropped to the camera frame,
 in Solid and Material Preview, with the same crop of the empty viewport (splat hidden) to
 composite the render over; the old point display for comparison. Then a selection (tint),
-a move with real keys (G X 0.25 Enter) and Blender's own Delete (Tab, X, Vertices) on the
+a move with real keys (G X 0.03 Enter) and Blender's own Delete (Tab, X, Vertices) on the
 selection; after each, offscreen and viewport again. Images land in OUT as .npy for the
 pytest side, which compares them with the backend's renders.
 """
@@ -109,12 +109,14 @@ def run(ui):
     x, y, w, h = ui.region_rect("VIEW_3D")
     ui.move(x + w * 0.6, y + h * 0.4)
     ui.key("g", "x")
-    ui.type("0.25")
+    ui.type(str(ui.args["move"]))
     ui.key("Return")
     moved = ui.wait(
-        lambda: abs(bpy.data.objects[name].location.x - 0.25) < 1e-6, "G X 0.25 Enter to move the splat", 30
+        lambda: abs(bpy.data.objects[name].location.x - ui.args["move"]) < 1e-6,
+        "G X <move> Enter to move the splat",
+        30,
     )
-    ui.check("the splat moved with G X 0.25", moved)
+    ui.check("the splat moved with G X <move> Enter", moved)
     ui.main(lambda: bpy.data.objects[name].select_set(False))
     offscreen("moved", cams[0])
     viewport("moved")
