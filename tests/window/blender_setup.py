@@ -118,8 +118,8 @@ def view3d():
 
 
 def quiet_overlays() -> None:
-    """(Main thread) no grid, axes, cursor, origins, outlines or text over the splats: what
-    the comparison sees is the splat display and the viewport's own background."""
+    """(Main thread) no grid, axes, cursor, origins, outlines, text or side regions over the
+    splats: what the comparison sees is the splat display and the viewport's own background."""
     _, r3d = view3d()
     area = next(a for a in bpy.context.window_manager.windows[0].screen.areas if a.type == "VIEW_3D")
     overlay = area.spaces.active.overlay
@@ -127,7 +127,12 @@ def quiet_overlays() -> None:
                  "show_outline_selected", "show_text", "show_stats", "show_extras", "show_relationship_lines"):  # fmt: skip
         if hasattr(overlay, name):
             setattr(overlay, name, False)
-    area.spaces.active.show_gizmo = False
+    space = area.spaces.active
+    space.show_gizmo = False
+    # The header, tool settings, toolbar and sidebar lie over the view (region overlap), and
+    # the camera frame reaches under them.
+    for name in ("show_region_header", "show_region_tool_header", "show_region_toolbar", "show_region_ui"):
+        setattr(space, name, False)
 
 
 def shading(kind: str) -> None:
