@@ -35,7 +35,9 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
     """Per-object state: what export needs to write the file back, and camera intrinsics."""
 
     is_splat: BoolProperty(name="Splat Object", default=False, options={"HIDDEN"})
-    source_path: StringProperty(name="Source File", subtype="FILE_PATH", description="The file this splat was read from")
+    source_path: StringProperty(
+        name="Source File", subtype="FILE_PATH", description="The file this splat was read from"
+    )
     layout_json: StringProperty(
         name="PLY Layout",
         options={"HIDDEN"},
@@ -84,7 +86,9 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
         name="Labels",
         description="The label set: label 0 is background, then up to 32 named labels (parts, affordances)",
     )
-    active_label: IntProperty(name="Active Label", default=0, min=0, description="The label painting and selecting use")
+    active_label: IntProperty(
+        name="Active Label", default=0, min=0, description="The label painting and selecting use"
+    )
     show_labels: BoolProperty(
         name="Colour by Label",
         description="Show each Gaussian in its label's colour instead of its own (after Compute Labels)",
@@ -97,16 +101,45 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
         default=True,
         update=lambda self, context: _show_selection(self, context),
     )
-    prune_report: StringProperty(name="Prune Report", options={"HIDDEN"}, description="The last Prune Splats quality report (JSON)")
+    show_splats: BoolProperty(
+        name="Splat Display",
+        description="Draw the Gaussians as they render (off: coloured points sized like the splats, as before)",
+        default=True,
+        update=lambda self, context: _splat_display(self, context),
+    )
+    splat_scale: FloatProperty(
+        name="Splat Scale",
+        description="Size of every Gaussian in the splat display, as a factor of its own (1 = as trained; "
+        "smaller shows the structure, larger fills gaps)",
+        default=1.0,
+        min=0.01,
+        soft_max=2.0,
+        max=10.0,
+        update=lambda self, context: _redraw_views(context),
+    )
+    view_dependent: BoolProperty(
+        name="View-Dependent Colour",
+        description="Colour the splat display with every spherical-harmonics band the file has, as seen from the view "
+        "(off: the base colour only, faster and lighter)",
+        default=False,
+        update=lambda self, context: _redraw_views(context),
+    )
+    prune_report: StringProperty(
+        name="Prune Report", options={"HIDDEN"}, description="The last Prune Splats quality report (JSON)"
+    )
     # Camera objects: the mask painted or loaded for them, and the OpenCV intrinsics they were made from.
-    mask: PointerProperty(name="Mask", type=bpy.types.Image, description="This camera's mask (red: object, blue: ignore)")
+    mask: PointerProperty(
+        name="Mask", type=bpy.types.Image, description="This camera's mask (red: object, blue: ignore)"
+    )
     label_map: PointerProperty(
         name="Label Map",
         type=bpy.types.Image,
         description="This camera's label ids per pixel (0 = background), painted, loaded or transferred",
     )
     is_camera: BoolProperty(name="MaskSplat Camera", default=False, options={"HIDDEN"})
-    image_name: StringProperty(name="Image Name", description="Image file this camera saw, as named in the camera file")
+    image_name: StringProperty(
+        name="Image Name", description="Image file this camera saw, as named in the camera file"
+    )
     width: IntProperty(name="Width", min=1, default=1920)
     height: IntProperty(name="Height", min=1, default=1080)
     fx: FloatProperty(name="fx", min=0.0, default=1000.0)
@@ -130,6 +163,23 @@ def _show_selection(props, context) -> None:
     obj = props.id_data
     if obj is not None and obj.type == "MESH":
         set_show_selection(obj, props.show_selection)
+
+
+def _redraw_views(context) -> None:
+    """A display setting changed: the 3D views draw again (the splat display re-packs then)."""
+    wm = getattr(context, "window_manager", None)
+    for window in wm.windows if wm is not None else ():
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+def _splat_display(props, context) -> None:
+    from .display import set_splat_display
+
+    obj = props.id_data
+    if obj is not None and obj.type == "MESH" and obj.masksplat.is_splat:
+        set_splat_display(obj, props.show_splats)
 
 
 def _recolour(props, context) -> None:
