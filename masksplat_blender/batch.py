@@ -41,63 +41,37 @@ def _parents() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
 
 def _scene_inputs(parser, required: bool = True) -> None:
     parser.add_argument("--ply", required=required, help="the scene's splat file")
-    parser.add_argument(
-        "--cameras", required=required, help="cameras.json, transforms.json or a COLMAP sparse folder"
-    )
+    parser.add_argument("--cameras", required=required, help="cameras.json, transforms.json or a COLMAP sparse folder")
 
 
 def _add_convert(sub, common) -> None:
-    convert = sub.add_parser(
-        "convert", parents=[common], help="import a splat file into Blender and export it again"
-    )
-    convert.add_argument(
-        "--ply",
-        required=True,
-        help="input splat file (.ply, .compressed.ply, .spz, .sog or a SOG meta.json, .splat)",
-    )
-    convert.add_argument(
-        "--out",
-        required=True,
-        help="output splat file; its extension picks the format (.ply, .compressed.ply, .spz)",
-    )
-    convert.add_argument(
-        "--drop-invalid", action="store_true", help="drop Gaussians with NaN/Inf values or a zero rotation"
-    )
+    convert = sub.add_parser("convert", parents=[common], help="import a splat file into Blender and export it again")
+    convert.add_argument("--ply", required=True, help="input splat file (.ply, .compressed.ply, .spz, .sog or a SOG meta.json, .splat)")
+    convert.add_argument("--out", required=True, help="output splat file; its extension picks the format (.ply, .compressed.ply, .spz)")
+    convert.add_argument("--drop-invalid", action="store_true", help="drop Gaussians with NaN/Inf values or a zero rotation")
 
 
 def _add_segment(sub, common, backend) -> None:
-    seg = sub.add_parser(
-        "segment",
-        parents=[common, backend],
-        help="select the Gaussians that masks show; write OBJECT.ply and REST.ply",
-    )
+    seg = sub.add_parser("segment", parents=[common, backend], help="select the Gaussians that masks show; write OBJECT.ply and REST.ply")
     _scene_inputs(seg, required=False)  # or in --jobs
     seg.add_argument("--masks", help="folder of masks named after the cameras (white = object)")
     seg.add_argument("--out", help="OBJECT.ply: the selected Gaussians")
     seg.add_argument("--rest", help="REST.ply: the other Gaussians")
-    seg.add_argument(
-        "--beta", type=float, default=1.0, help="select when object votes > beta * background votes (0 to 2)"
-    )
+    seg.add_argument("--beta", type=float, default=1.0, help="select when object votes > beta * background votes (0 to 2)")
     seg.add_argument("--edge-band", type=int, default=0, metavar="PX",
                      help="robust mode for masks off by a few pixels: pixels within PX of a mask edge cast no vote")  # fmt: skip
-    seg.add_argument(
-        "--no-fill", action="store_true", help="leave Gaussians no view saw unselected (the paper's rule)"
-    )
+    seg.add_argument("--no-fill", action="store_true", help="leave Gaussians no view saw unselected (the paper's rule)")
     seg.add_argument("--votes", help="VOTES.npz with float32 fg and bg, one value per input Gaussian")
     seg.add_argument("--save-blend", help="also save the Blender scene")
     seg.add_argument("--jobs", help="JOBS.json: a list of {ply, cameras, masks, out, ...} run in one process")
 
 
 def _add_render_and_evaluate(sub, common, backend) -> None:
-    ren = sub.add_parser(
-        "render", parents=[common, backend], help="render the splat from every camera to PNG"
-    )
+    ren = sub.add_parser("render", parents=[common, backend], help="render the splat from every camera to PNG")
     _scene_inputs(ren)
     ren.add_argument("--out", required=True, help="folder for <camera>.png")
     ren.add_argument("--background", type=float, nargs=3, default=(0.0, 0.0, 0.0), metavar=("R", "G", "B"))
-    ev = sub.add_parser(
-        "evaluate", parents=[common, backend], help="mIoU / mAcc of a selection against ground-truth masks"
-    )
+    ev = sub.add_parser("evaluate", parents=[common, backend], help="mIoU / mAcc of a selection against ground-truth masks")
     ev.add_argument("--ply", required=True, help="OBJECT.ply written by segment")
     ev.add_argument("--scene", required=True, help="the SCENE.ply it was selected from")
     ev.add_argument("--cameras", required=True)
@@ -106,24 +80,12 @@ def _add_render_and_evaluate(sub, common, backend) -> None:
 
 
 def _add_prune(sub, common, backend) -> None:
-    pr = sub.add_parser(
-        "prune", parents=[common, backend], help="remove the Gaussians no view needs, with a quality report"
-    )
+    pr = sub.add_parser("prune", parents=[common, backend], help="remove the Gaussians no view needs, with a quality report")
     _scene_inputs(pr)
     pr.add_argument("--out", required=True, help="PRUNED.ply")
-    pr.add_argument(
-        "--criterion", default="zero", help="zero | threshold:X (weight per view pixel) | fraction:F"
-    )
-    pr.add_argument(
-        "--min-psnr",
-        type=float,
-        default=None,
-        metavar="DB",
-        help="with fraction: remove less to keep this PSNR",
-    )
-    pr.add_argument(
-        "--orbit-views", type=int, default=0, metavar="N", help="add N orbit cameras around the object"
-    )
+    pr.add_argument("--criterion", default="zero", help="zero | threshold:X (weight per view pixel) | fraction:F")
+    pr.add_argument("--min-psnr", type=float, default=None, metavar="DB", help="with fraction: remove less to keep this PSNR")
+    pr.add_argument("--orbit-views", type=int, default=0, metavar="N", help="add N orbit cameras around the object")
     pr.add_argument("--orbit-size", type=int, default=256)
     pr.add_argument("--report", help="REPORT.json")
 
@@ -132,58 +94,21 @@ def _add_affordance(sub, common, backend) -> None:
     aff = sub.add_parser("affordance", parents=[common, backend],
                          help="transfer part labels from one annotated image with DINOv2 and lift them to 3D")  # fmt: skip
     _scene_inputs(aff)
-    aff.add_argument(
-        "--source-image",
-        required=True,
-        action="append",
-        metavar="IMG",
-        help="the annotated image (a photo or a render); repeat for several, each with its --source-labels",
-    )
-    aff.add_argument(
-        "--source-camera",
-        action="append",
-        metavar="NAME",
-        help="the camera IMG was taken from (its labels are then used as is); one per --source-image",
-    )
-    aff.add_argument(
-        "--source-labels",
-        required=True,
-        action="append",
-        metavar="LABELS.png",
-        help="label ids of IMG, single channel, same size (0 = background, 1..K the classes)",
-    )
-    aff.add_argument(
-        "--model",
-        required=True,
-        metavar="PATH_OR_ID",
-        help="DINOv2 folder (safetensors) or id in the local cache",
-    )
+    aff.add_argument("--source-image", required=True, action="append", metavar="IMG",
+                     help="the annotated image (a photo or a render); repeat for several, each with its --source-labels")
+    aff.add_argument("--source-camera", action="append", metavar="NAME",
+                     help="the camera IMG was taken from (its labels are then used as is); one per --source-image")
+    aff.add_argument("--source-labels", required=True, action="append", metavar="LABELS.png",
+                     help="label ids of IMG, single channel, same size (0 = background, 1..K the classes)")
+    aff.add_argument("--model", required=True, metavar="PATH_OR_ID", help="DINOv2 folder (safetensors) or id in the local cache")
     aff.add_argument("--cache-dir", help="Hugging Face cache folder to look a model id up in")
     aff.add_argument("--k", type=int, default=5, help="nearest source patches per target patch (default 5)")
-    aff.add_argument(
-        "--feature-size",
-        type=int,
-        default=448,
-        metavar="PX",
-        help="square input size for DINOv2, a multiple of 14 (the paper: 896)",
-    )
-    aff.add_argument(
-        "--labels-npz", metavar="L.npz", help="int32 labels [N] (-1 unseen) and float32 votes [N, K]"
-    )
-    aff.add_argument(
-        "--out",
-        metavar="LABELED.ply",
-        help="the splats, same properties (with --label-property: plus int32 ms_label last)",
-    )
+    aff.add_argument("--feature-size", type=int, default=448, metavar="PX", help="square input size for DINOv2, a multiple of 14 (the paper: 896)")
+    aff.add_argument("--labels-npz", metavar="L.npz", help="int32 labels [N] (-1 unseen) and float32 votes [N, K]")
+    aff.add_argument("--out", metavar="LABELED.ply", help="the splats, same properties (with --label-property: plus int32 ms_label last)")
     aff.add_argument("--label-property", action="store_true", help="append ms_label to --out")
-    aff.add_argument(
-        "--masks-out", metavar="DIR", help="write each camera's transferred label map as <camera>.png (ids)"
-    )
-    aff.add_argument(
-        "--gt-labels",
-        metavar="DIR",
-        help="ground-truth label maps named after the cameras: per-class IoU and recall",
-    )
+    aff.add_argument("--masks-out", metavar="DIR", help="write each camera's transferred label map as <camera>.png (ids)")
+    aff.add_argument("--gt-labels", metavar="DIR", help="ground-truth label maps named after the cameras: per-class IoU and recall")
     aff.add_argument("--report", help="write the summary (with the evaluation) as JSON")
 
 
@@ -207,9 +132,7 @@ def run(args) -> dict:
     if getattr(args, "backend_python", None):
         from .client import BACKEND_PYTHON_ENV
 
-        os.environ[BACKEND_PYTHON_ENV] = (
-            args.backend_python
-        )  # found first, by the UI's own rule (client.find_backend_python)
+        os.environ[BACKEND_PYTHON_ENV] = args.backend_python  # found first, by the UI's own rule (client.find_backend_python)
     command = importlib.import_module(f"{__package__}.commands.{args.command}")
     with OutputSet(command.inputs(args), overwrite=args.overwrite) as outputs:
         summary_file = outputs.file(args.summary, "--summary") if args.summary else None

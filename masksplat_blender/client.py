@@ -45,12 +45,8 @@ from .core.streams import line_queue
 BACKEND_MAIN = Path(__file__).resolve().parent / "backend" / "__main__.py"
 CANCEL_GRACE = 0.5
 START_TIMEOUT = 120.0
-START_TIMEOUT_ENV = (
-    "MASKSPLAT_BACKEND_START_TIMEOUT"  # seconds; for slow first imports (network file systems)
-)
-BACKEND_PYTHON_ENV = (
-    "MASKSPLAT_BACKEND_PYTHON"  # the backend's Python for this process, before the preference
-)
+START_TIMEOUT_ENV = "MASKSPLAT_BACKEND_START_TIMEOUT"  # seconds; for slow first imports (network file systems)
+BACKEND_PYTHON_ENV = "MASKSPLAT_BACKEND_PYTHON"  # the backend's Python for this process, before the preference
 
 
 def start_timeout() -> float:
@@ -119,12 +115,7 @@ PINNED = ("numpy==1.26.4", "numba==0.68.1", "transformers==5.24.0", "safetensors
 TORCH_CPU = "torch==2.13.0"
 TORCH_CUDA, TORCH_CUDA_INDEX = "torch==2.4.1", "cu124"
 GSPLAT = "gsplat==1.5.3"
-GSPLAT_DEPENDENCIES = (
-    "ninja",
-    "jaxtyping",
-    "rich",
-    "typing_extensions",
-)  # installed apart: gsplat's index has only gsplat
+GSPLAT_DEPENDENCIES = ("ninja", "jaxtyping", "rich", "typing_extensions")  # installed apart: gsplat's index has only gsplat
 PYTORCH_INDEX = "https://download.pytorch.org/whl/{}"
 GSPLAT_INDEX = "https://docs.gsplat.studio/whl/{}"
 OFFLINE_MESSAGE = "Online access is off: allow it in Preferences > System > Network to {}"
@@ -146,15 +137,10 @@ def install_commands(folder, flavour: str = "cpu", platform: str | None = None) 
     if flavour not in ("cpu", "cuda"):
         raise ValueError(f"unknown backend flavour {flavour!r} (cpu or cuda)")
     if flavour == "cuda" and platform == "darwin":
-        raise BackendError(
-            "install_failed",
-            "CUDA needs an NVIDIA GPU on Linux or Windows; on a Mac choose Install Backend (CPU)",
-        )
+        raise BackendError("install_failed", "CUDA needs an NVIDIA GPU on Linux or Windows; on a Mac choose Install Backend (CPU)")
     python = str(venv_python(folder, platform))
     if flavour == "cpu":  # on macOS, PyPI's torch is the CPU (and Metal) build already
-        torch = (
-            [TORCH_CPU] if platform == "darwin" else [TORCH_CPU, "--index-url", PYTORCH_INDEX.format("cpu")]
-        )
+        torch = [TORCH_CPU] if platform == "darwin" else [TORCH_CPU, "--index-url", PYTORCH_INDEX.format("cpu")]
     else:
         torch = [TORCH_CUDA, "--index-url", PYTORCH_INDEX.format(TORCH_CUDA_INDEX)]
     return [_pip(python, "--upgrade", "pip"), _pip(python, *torch), _pip(python, *PINNED)]
@@ -169,9 +155,7 @@ def gsplat_index_tag(torch_version: str, cuda_version: str | None) -> str | None
     return f"pt{major}{minor}cu{cuda_version.replace('.', '')}"
 
 
-def gsplat_commands(
-    python: str, torch_version: str, cuda_version: str | None
-) -> tuple[list, list | None, list]:
+def gsplat_commands(python: str, torch_version: str, cuda_version: str | None) -> tuple[list, list | None, list]:
     """(gsplat's dependencies, the prebuilt wheel from gsplat's index for this torch/CUDA pair
     (None without CUDA), the fallback: PyPI's gsplat, which compiles on first use)."""
     tag = gsplat_index_tag(torch_version, cuda_version)
@@ -183,9 +167,7 @@ def _run_pip(command: list[str], step: int, total: int, progress) -> tuple[bool,
     """Run one pip command, passing each line it prints to progress(step, total, line);
     (whether it succeeded, the last lines it printed)."""
     tail: collections.deque = collections.deque(maxlen=12)
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-    )
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     try:
         for line in proc.stdout:
             line = line.strip()
@@ -204,18 +186,14 @@ def _run_pip(command: list[str], step: int, total: int, progress) -> tuple[bool,
 def _check_pip(command, step, total, progress) -> None:
     ok, tail = _run_pip(command, step, total, progress)
     if not ok:
-        raise BackendError(
-            "install_failed", f"installing the backend failed ({' '.join(command[5:])}): {tail[-800:]}"
-        )
+        raise BackendError("install_failed", f"installing the backend failed ({' '.join(command[5:])}): {tail[-800:]}")
 
 
 def _installed_torch(python: str) -> tuple[str, str | None]:
     code = "import json, torch; print(json.dumps([torch.__version__, torch.version.cuda]))"
     proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
-        raise BackendError(
-            "install_failed", f"torch was installed but does not import: {proc.stderr.strip()[-400:]}"
-        )
+        raise BackendError("install_failed", f"torch was installed but does not import: {proc.stderr.strip()[-400:]}")
     version, cuda = json.loads(proc.stdout.strip().splitlines()[-1])
     return version, cuda
 
@@ -224,14 +202,10 @@ def _installed_torch(python: str) -> tuple[str, str | None]:
 class InstallResult:
     python: Path
     notes: list[str] = field(default_factory=list)  # what was installed, for the user
-    warnings: list[str] = field(
-        default_factory=list
-    )  # what the user must know (gsplat compiles on first use)
+    warnings: list[str] = field(default_factory=list)  # what the user must know (gsplat compiles on first use)
 
 
-def install_backend_venv(
-    folder, flavour: str = "cpu", progress=None, *, allow_network: bool
-) -> InstallResult:
+def install_backend_venv(folder, flavour: str = "cpu", progress=None, *, allow_network: bool) -> InstallResult:
     """Create the managed venv and install the pinned backend packages (this downloads them:
     `allow_network` is the user's consent, e.g. Blender's online access). progress(step, total,
     text) follows pip."""
@@ -270,19 +244,13 @@ def _has_torch(python: str) -> bool:
 def find_backend_python(preferred: str | None = None, managed_venv=None) -> tuple[str, str]:
     """(python, how it was found): MASKSPLAT_BACKEND_PYTHON (a batch job's --backend-python), the
     preference, the managed environment, this Python. A given path that is wrong is an error, not skipped."""
-    given = [
-        (os.environ.get(BACKEND_PYTHON_ENV), "--backend-python", BACKEND_PYTHON_ENV),
-        (preferred, "the add-on preferences", "preferences"),
-    ]
+    given = [(os.environ.get(BACKEND_PYTHON_ENV), "--backend-python", BACKEND_PYTHON_ENV), (preferred, "the add-on preferences", "preferences")]
     for python, where, how in given:
         if not python:
             continue
         path = Path(python).expanduser()
         if not path.is_file() or not os.access(path, os.X_OK):
-            raise BackendError(
-                "python_missing",
-                f"Backend Python '{python}' does not exist or cannot be run; fix it in {where}",
-            )
+            raise BackendError("python_missing", f"Backend Python '{python}' does not exist or cannot be run; fix it in {where}")
         return str(path), how
     if managed_venv is not None and venv_python(managed_venv).is_file():
         return str(venv_python(managed_venv)), "managed environment"
@@ -298,9 +266,7 @@ def find_backend_python(preferred: str | None = None, managed_venv=None) -> tupl
 class BackendClient:
     """One backend process, kept alive across requests."""
 
-    def __init__(
-        self, python: str, device: str = "auto", idle_timeout: float = 900.0, env: dict | None = None
-    ):
+    def __init__(self, python: str, device: str = "auto", idle_timeout: float = 900.0, env: dict | None = None):
         self.python, self.device, self.idle_timeout = python, device, idle_timeout
         self.env = env
         self.process: subprocess.Popen | None = None
@@ -336,16 +302,7 @@ class BackendClient:
 
     def _start(self) -> None:
         self.stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
-        command = [
-            self.python,
-            "-u",
-            str(BACKEND_MAIN),
-            "--serve",
-            "--device",
-            self.device,
-            "--idle-timeout",
-            str(self.idle_timeout),
-        ]
+        command = [self.python, "-u", str(BACKEND_MAIN), "--serve", "--device", self.device, "--idle-timeout", str(self.idle_timeout)]
         try:
             with interrupts.deferred():  # a Ctrl-C half way through would leave an unknown child running
                 self.process = subprocess.Popen(
@@ -353,40 +310,25 @@ class BackendClient:
                     text=True, bufsize=1, env=self.env,
                 )  # fmt: skip
         except OSError as err:
-            raise BackendError(
-                "python_missing", f"cannot start Backend Python '{self.python}': {err}"
-            ) from None
-        self.lines = line_queue(
-            self.process.stdout
-        )  # a fresh queue: lines of an earlier process never leak in
+            raise BackendError("python_missing", f"cannot start Backend Python '{self.python}': {err}") from None
+        self.lines = line_queue(self.process.stdout)  # a fresh queue: lines of an earlier process never leak in
         timeout = start_timeout()
         message = self._next_message(time.monotonic() + timeout)
         if message is not None and message.get("event") == "fatal":
             self.kill()
-            raise BackendError(
-                message.get("kind", "crashed"),
-                f"{message.get('error')}: press Install Backend in the add-on preferences, or point Backend Python at a Python with torch",
-            )
+            raise BackendError(message.get("kind", "crashed"), f"{message.get('error')}: press Install Backend in the add-on preferences, or point Backend Python at a Python with torch")
         if message is not None and message.get("event") == "timeout":
             self.kill()
-            raise BackendError(
-                "timeout", f"the backend did not start within {timeout:g} s. {self._stderr_tail()}".strip()
-            )
+            raise BackendError("timeout", f"the backend did not start within {timeout:g} s. {self._stderr_tail()}".strip())
         if message is None or message.get("event") != "ready":
             self._died("the backend did not start")
         self.info = message
         if not message.get("torch"):
             self.close()
-            raise BackendError(
-                "torch_missing",
-                f"Backend Python '{self.python}' has no torch: press Install Backend in the add-on preferences",
-            )
+            raise BackendError("torch_missing", f"Backend Python '{self.python}' has no torch: press Install Backend in the add-on preferences")
         if self.device == "cuda" and not message.get("cuda"):
             self.close()
-            raise BackendError(
-                "cuda_unavailable",
-                "CUDA was requested, but the backend's torch sees no CUDA device; choose CPU or Automatic",
-            )
+            raise BackendError("cuda_unavailable", "CUDA was requested, but the backend's torch sees no CUDA device; choose CPU or Automatic")
 
     def _next_message(self, deadline: float) -> dict | None:
         while True:
@@ -413,10 +355,7 @@ class BackendClient:
         code = self.process.returncode if self.process else None
         tail = self._stderr_tail()
         if "No module named 'torch'" in tail:
-            raise BackendError(
-                "torch_missing",
-                f"Backend Python '{self.python}' has no torch: press Install Backend in the add-on preferences",
-            )
+            raise BackendError("torch_missing", f"Backend Python '{self.python}' has no torch: press Install Backend in the add-on preferences")
         if code is not None and code < 0:
             reason = "killed (out of memory?)" if code == -9 else f"killed by signal {-code}"
             raise BackendError("killed", f"{what}: the backend process was {reason}. {tail}".strip())
@@ -484,12 +423,7 @@ class BackendClient:
                 kind = message.get("kind", "internal")
                 if kind == "cancelled":
                     raise BackendCancelled()
-                raise BackendError(
-                    kind,
-                    _explain(
-                        kind, message.get("error") or "the backend failed", message.get("traceback", "")
-                    ),
-                )
+                raise BackendError(kind, _explain(kind, message.get("error") or "the backend failed", message.get("traceback", "")))
 
     def _try_send(self, message: dict) -> bool:
         try:
@@ -571,10 +505,7 @@ def _write_request(folder: Path, *args, **kwargs) -> None:
         write_request(folder, *args, **kwargs)
     except OSError as err:
         reason = err.strerror or str(err) or type(err).__name__
-        raise BackendError(
-            "request_failed",
-            f"cannot write the backend's request in {folder.parent} ({reason}): is the disk full?",
-        ) from err
+        raise BackendError("request_failed", f"cannot write the backend's request in {folder.parent} ({reason}): is the disk full?") from err
 
 
 def compute_votes(
@@ -596,13 +527,7 @@ def render_views(
     with request_folder() as folder:
         _write_request(folder, "render", gaussians, cameras, sh=sh, background=background)
         client.run(folder, progress, cancel_check, timeout)
-        return list(
-            zip(
-                load_numbered(folder, RENDER, len(cameras)),
-                load_numbered(folder, ALPHA, len(cameras)),
-                strict=True,
-            )
-        )
+        return list(zip(load_numbered(folder, RENDER, len(cameras)), load_numbered(folder, ALPHA, len(cameras)), strict=True))
 
 
 def transfer_labels(
@@ -621,11 +546,7 @@ def transfer_labels(
         _write_request(folder, "transfer", gaussians, cameras, sh=sh, background=background, sources=sources,
                       model=model, num_labels=num_labels, cache_dir=cache_dir, k=k, feature_size=feature_size)  # fmt: skip
         result = client.run(folder, progress, cancel_check, timeout)
-        return (
-            load_numbered(folder, LABELS, len(cameras)),
-            load_numbered(folder, RENDER, len(cameras)),
-            result,
-        )
+        return load_numbered(folder, LABELS, len(cameras)), load_numbered(folder, RENDER, len(cameras)), result
 
 
 class PlanBackend:
@@ -636,31 +557,13 @@ class PlanBackend:
     def __init__(self, client: BackendClient):
         self.client = client
 
-    def votes(
-        self,
-        gaussians: dict,
-        cameras,
-        masks,
-        ignores=(),
-        mode: str = "two_class",
-        progress=None,
-        cancelled=None,
-    ) -> np.ndarray:
+    def votes(self, gaussians: dict, cameras, masks, ignores=(), mode: str = "two_class", progress=None, cancelled=None) -> np.ndarray:
         """Votes [N, K] float32 (compute_votes)."""
-        return compute_votes(
-            self.client, gaussians, cameras, masks, ignores, mode, _steps(progress), cancelled
-        )[0]
+        return compute_votes(self.client, gaussians, cameras, masks, ignores, mode, _steps(progress), cancelled)[0]
 
-    def renders(
-        self, gaussians: dict, sh: np.ndarray, cameras, progress=None, cancelled=None
-    ) -> list[np.ndarray]:
+    def renders(self, gaussians: dict, sh: np.ndarray, cameras, progress=None, cancelled=None) -> list[np.ndarray]:
         """RGB [H, W, 3] uint8 per camera (render_views)."""
-        return [
-            rgb
-            for rgb, _ in render_views(
-                self.client, gaussians, sh, cameras, progress=_steps(progress), cancel_check=cancelled
-            )
-        ]
+        return [rgb for rgb, _ in render_views(self.client, gaussians, sh, cameras, progress=_steps(progress), cancel_check=cancelled)]
 
     def transfer(self, gaussians: dict, sh: np.ndarray, cameras, sources, model: str, progress=None, cancelled=None,
                  **options) -> list[np.ndarray]:  # fmt: skip
@@ -675,9 +578,7 @@ def _steps(progress):
     return None if progress is None else (lambda done, total, *_: progress(done, total) if total else None)
 
 
-def download_model(
-    python: str, model_id: str, folder, timeout: float | None = None, *, allow_network: bool
-) -> Path:
+def download_model(python: str, model_id: str, folder, timeout: float | None = None, *, allow_network: bool) -> Path:
     """Download `model_id`'s safetensors and JSON files into `folder` with the backend Python
     (`--download-model`): the add-on's explicit Download Model button. `allow_network` is the
     user's consent (Blender's online access).
@@ -688,23 +589,14 @@ def download_model(
     if not allow_network:
         raise BackendError("offline", OFFLINE_MESSAGE.format("download the model"))
     if not is_hugging_face_id(model_id):
-        raise BackendError(
-            "download_failed",
-            f"{model_id!r} is not a Hugging Face model id (owner/name, e.g. facebook/dinov2-small)",
-        )
+        raise BackendError("download_failed", f"{model_id!r} is not a Hugging Face model id (owner/name, e.g. facebook/dinov2-small)")
     folder = Path(folder).expanduser()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    }
+    env = {key: value for key, value in os.environ.items() if key not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     command = [python, "-u", str(BACKEND_MAIN), "--download-model", model_id, "--to", str(folder)]
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
-        raise BackendError(
-            "timeout", f"downloading {model_id} took longer than {timeout:g} s and was stopped"
-        ) from None
+        raise BackendError("timeout", f"downloading {model_id} took longer than {timeout:g} s and was stopped") from None
     except OSError as err:
         raise BackendError("python_missing", f"cannot start Backend Python '{python}': {err}") from None
     result = None
@@ -718,10 +610,6 @@ def download_model(
     if result is not None and result.get("ok"):
         return Path(result.get("folder", folder))
     if result is not None:
-        raise BackendError(
-            result.get("kind", "download_failed"), result.get("error") or "the download failed"
-        )
+        raise BackendError(result.get("kind", "download_failed"), result.get("error") or "the download failed")
     tail = " ".join(proc.stderr.strip().splitlines()[-3:])
-    raise BackendError(
-        "download_failed", f"downloading {model_id} failed (exit code {proc.returncode}). {tail}".strip()
-    )
+    raise BackendError("download_failed", f"downloading {model_id} failed (exit code {proc.returncode}). {tail}".strip())

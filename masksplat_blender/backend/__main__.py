@@ -27,9 +27,7 @@ def _load_by_path():
     name = addon.name if addon.name.isidentifier() else "masksplat_addon"
     package = sys.modules.get(name)
     if package is None or Path(getattr(package, "__file__", "") or "").resolve().parent != addon:
-        spec = importlib.util.spec_from_file_location(
-            name, addon / "__init__.py", submodule_search_locations=[str(addon)]
-        )
+        spec = importlib.util.spec_from_file_location(name, addon / "__init__.py", submodule_search_locations=[str(addon)])
         package = importlib.util.module_from_spec(spec)
         sys.modules[name] = package
         spec.loader.exec_module(package)
@@ -38,16 +36,7 @@ def _load_by_path():
 
 if __name__ == "__main__" and _missing():
     names = " and ".join(_missing())
-    print(
-        json.dumps(
-            {
-                "event": "fatal",
-                "kind": "torch_missing",
-                "error": f"this Python ({sys.executable}) has no {names}",
-            }
-        ),
-        flush=True,
-    )
+    print(json.dumps({"event": "fatal", "kind": "torch_missing", "error": f"this Python ({sys.executable}) has no {names}"}), flush=True)
     print(f"masksplat backend: {sys.executable} has no {names}", file=sys.stderr)
     sys.exit(3)
 

@@ -31,9 +31,7 @@ def info(probe: bool = False) -> dict:
     out["gsplat"] = gsplat is not None
     # A prebuilt wheel ships its compiled CUDA code (gsplat/csrc.*); PyPI's compiles it on first use.
     folders = (gsplat.submodule_search_locations or []) if gsplat is not None else []
-    out["gsplat_prebuilt"] = any(
-        p.name.startswith("csrc.") for folder in folders for p in Path(folder).iterdir()
-    )
+    out["gsplat_prebuilt"] = any(p.name.startswith("csrc.") for folder in folders for p in Path(folder).iterdir())
     if probe:
         for name in ("numba", "gsplat"):
             if not out[name]:
@@ -78,9 +76,7 @@ def peak_rss_mb() -> float | None:
     except ImportError:  # Windows
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return (
-        peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
-    )  # bytes on macOS, KiB on Linux
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0  # bytes on macOS, KiB on Linux
 
 
 def memory(windowed: bool) -> dict:

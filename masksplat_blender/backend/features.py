@@ -57,7 +57,7 @@ def how_to_get(model: str, button: bool = True) -> str:
     first = "press Download Model in Preferences > Add-ons > MaskSplat, or " if button else ""
     return (
         f"To get the weights, {first}on a machine "
-        f'with internet run: hf download {repo} --include "*.safetensors" "*.json" --local-dir DIR '
+        f"with internet run: hf download {repo} --include \"*.safetensors\" \"*.json\" --local-dir DIR "
         f"(older huggingface_hub: huggingface-cli download ...), copy DIR here and point Preferences > MaskSplat > Feature Model (or --model DIR) "
         f"at it. Use '{RGB_PATCHES}' to test without weights."
     )
@@ -123,9 +123,7 @@ def _load(model: str, folder: Path, cache_dir: str | None, torch_device: str) ->
         if not (folder / "config.json").is_file():
             raise ModelUnavailable(f"model folder {folder} has no config.json. " + how_to_get(model))
         if not _weights_in(folder):
-            if (folder / "pytorch_model.bin").is_file() or (
-                folder / "pytorch_model.bin.index.json"
-            ).is_file():
+            if (folder / "pytorch_model.bin").is_file() or (folder / "pytorch_model.bin.index.json").is_file():
                 raise _refuse_pickle(f"model folder {folder}")
             raise ModelUnavailable(f"model folder {folder} has no model.safetensors. " + how_to_get(model))
     elif is_hugging_face_id(model):
@@ -134,9 +132,7 @@ def _load(model: str, folder: Path, cache_dir: str | None, torch_device: str) ->
     else:
         raise ModelUnavailable(f"feature model folder {model} does not exist. " + how_to_get(model))
     try:
-        module = AutoModel.from_pretrained(
-            source, cache_dir=cache_dir, local_files_only=True, use_safetensors=True
-        )
+        module = AutoModel.from_pretrained(source, cache_dir=cache_dir, local_files_only=True, use_safetensors=True)
     except (OSError, ValueError) as err:
         raise ModelUnavailable(f"cannot load feature model {model!r}: {err}. " + how_to_get(model)) from None
     config = module.config
@@ -146,13 +142,7 @@ def _load(model: str, folder: Path, cache_dir: str | None, torch_device: str) ->
             "(e.g. facebook/dinov2-small ... facebook/dinov2-with-registers-large)"
         )
     module.eval().to(torch_device)
-    return FeatureModel(
-        model,
-        module,
-        int(config.patch_size),
-        int(getattr(config, "num_register_tokens", 0) or 0),
-        torch_device,
-    )
+    return FeatureModel(model, module, int(config.patch_size), int(getattr(config, "num_register_tokens", 0) or 0), torch_device)
 
 
 def _check_cache(repo: str, cache_dir: str | None) -> None:
@@ -167,16 +157,11 @@ def _check_cache(repo: str, cache_dir: str | None) -> None:
 
     where = f"the Hugging Face cache ({cache_dir or 'default location'})"
     if not cached("config.json"):
-        raise ModelUnavailable(
-            f"feature model {repo} is not in {where}, and MaskSplat never downloads implicitly. "
-            + how_to_get(repo)
-        )
+        raise ModelUnavailable(f"feature model {repo} is not in {where}, and MaskSplat never downloads implicitly. " + how_to_get(repo))
     if not (cached("model.safetensors") or cached("model.safetensors.index.json")):
         if cached("pytorch_model.bin"):
             raise _refuse_pickle(f"the cached copy of {repo}")
-        raise ModelUnavailable(
-            f"feature model {repo} has no model.safetensors in {where}. " + how_to_get(repo)
-        )
+        raise ModelUnavailable(f"feature model {repo} has no model.safetensors in {where}. " + how_to_get(repo))
 
 
 def _resize(image_uint8, size: int):
@@ -190,9 +175,7 @@ def _resize(image_uint8, size: int):
     tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
     if tensor.shape[2:] == (size, size):
         return tensor
-    return F.interpolate(
-        tensor, size=(size, size), mode="bilinear", align_corners=False, antialias=True
-    ).clamp_(0, 1)
+    return F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False, antialias=True).clamp_(0, 1)
 
 
 def patch_features(model, image_uint8, feature_size: int = 448) -> np.ndarray:
@@ -208,9 +191,7 @@ def patch_features(model, image_uint8, feature_size: int = 448) -> np.ndarray:
         model = FeatureModel(getattr(config, "name_or_path", "model"), model, int(config.patch_size),
                              int(getattr(config, "num_register_tokens", 0) or 0), str(next(model.parameters()).device))  # fmt: skip
     if feature_size <= 0 or feature_size % model.patch_size:
-        raise ValueError(
-            f"feature size {feature_size} must be a positive multiple of the patch size {model.patch_size}"
-        )
+        raise ValueError(f"feature size {feature_size} must be a positive multiple of the patch size {model.patch_size}")
     grid = feature_size // model.patch_size
     pixels = _resize(image_uint8, feature_size)
     with torch.inference_mode():
@@ -254,9 +235,7 @@ def patch_labels(labels: np.ndarray, grid_h: int, grid_w: int, num_labels: int) 
     rows = np.minimum(np.arange(h) * grid_h // h, grid_h - 1)
     cols = np.minimum(np.arange(w) * grid_w // w, grid_w - 1)
     patch = (rows[:, None] * grid_w + cols[None, :]).ravel()
-    counts = np.bincount(
-        patch * num_labels + labels.ravel().astype(np.int64), minlength=grid_h * grid_w * num_labels
-    )
+    counts = np.bincount(patch * num_labels + labels.ravel().astype(np.int64), minlength=grid_h * grid_w * num_labels)
     counts = counts.reshape(grid_h * grid_w, num_labels)
     out = counts.argmax(axis=1)
     empty = counts.sum(axis=1) == 0

@@ -50,9 +50,7 @@ def same_size_groups(sizes: list[tuple[int, int]], batch: int) -> Iterator[list[
         yield group
 
 
-def votes(
-    request: Request, rasterizer: Rasterizer, device: str, progress, cancelled
-) -> tuple[list[str], dict]:
+def votes(request: Request, rasterizer: Rasterizer, device: str, progress, cancelled) -> tuple[list[str], dict]:
     """votes.npy [N, K]: every view's mask weights summed per Gaussian (views go to the
     rasterizer in groups of its `batch`, masks as stored)."""
     gaussians = gaussians_of(request, with_sh=False)
@@ -67,9 +65,7 @@ def votes(
     return [save_array(request.folder, VOTES_FILE, out, np.float32)], {}
 
 
-def rendered_views(
-    request: Request, rasterizer: Rasterizer, progress, cancelled, doing: str
-) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+def rendered_views(request: Request, rasterizer: Rasterizer, progress, cancelled, doing: str) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """(index, RGB [H, W, 3] uint8, alpha [H, W] float32) of each view, one at a time;
     progress says `doing` and the view's name."""
     gaussians = gaussians_of(request, with_sh=True)
@@ -82,9 +78,7 @@ def rendered_views(
         yield index, to_uint8(image), alpha
 
 
-def render(
-    request: Request, rasterizer: Rasterizer, device: str, progress, cancelled
-) -> tuple[list[str], dict]:
+def render(request: Request, rasterizer: Rasterizer, device: str, progress, cancelled) -> tuple[list[str], dict]:
     """render_<i>.npy and alpha_<i>.npy, uint8, per view."""
     outputs = []
     for index, rgb, alpha in rendered_views(request, rasterizer, progress, cancelled, "render"):
@@ -93,9 +87,7 @@ def render(
     return outputs, {}
 
 
-def transfer(
-    request: Request, rasterizer: Rasterizer, device: str, progress, cancelled
-) -> tuple[list[str], dict]:
+def transfer(request: Request, rasterizer: Rasterizer, device: str, progress, cancelled) -> tuple[list[str], dict]:
     """Render each view, carry the sources' labels to it by patch features, mask by coverage:
     labels_<i>.npy, render_<i>.npy and alpha_<i>.npy per view.
 
@@ -135,9 +127,7 @@ def _feature_model(request: Request, device: str, progress):
     progress(0, len(request.views), f"loading feature model {spec.model}")
     model = features.load_feature_model(spec.model, spec.cache_dir, device)
     if spec.feature_size % model.patch_size:
-        raise RequestError(
-            f"feature_size {spec.feature_size} is not a multiple of the model's patch size {model.patch_size}"
-        )
+        raise RequestError(f"feature_size {spec.feature_size} is not a multiple of the model's patch size {model.patch_size}")
     return model
 
 

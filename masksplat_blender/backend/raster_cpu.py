@@ -450,7 +450,5 @@ class CpuRasterizer:
         contrib = np.zeros((0, 0), dtype=np.float64)
         self._run(prep, view, colors, no_weights, contrib, image, final_t)
         if background is not None:
-            image += (
-                final_t[:, :, None] * np.asarray(background, dtype=np.float32).reshape(-1)[None, None, :3]
-            )
+            image += final_t[:, :, None] * np.asarray(background, dtype=np.float32).reshape(-1)[None, None, :3]
         return image, (np.float32(1.0) - final_t).astype(np.float32)

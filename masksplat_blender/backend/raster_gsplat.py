@@ -99,9 +99,7 @@ class GsplatRasterizer:
 
         t = self.torch
         means, quats, scales, opacities, _ = self._gaussian_tensors(gaussians)
-        viewmats = t.as_tensor(
-            np.stack([v.world_to_camera for v in views]).astype(np.float32), device=self.device
-        )
+        viewmats = t.as_tensor(np.stack([v.world_to_camera for v in views]).astype(np.float32), device=self.device)
         ks = t.as_tensor(np.stack([v.K() for v in views]).astype(np.float32), device=self.device)
         return rasterization(
             means, quats, scales, opacities, colors, viewmats, ks, views[0].width, views[0].height,
@@ -118,9 +116,7 @@ class GsplatRasterizer:
         out += colors.grad.double().cpu().numpy()
 
     def votes(self, gaussians: Gaussians, view: Camera, weights: np.ndarray, out: np.ndarray) -> None:
-        self._accumulate(
-            gaussians, [view], self.torch.as_tensor(weights_hwk(weights)[None], device=self.device), out
-        )
+        self._accumulate(gaussians, [view], self.torch.as_tensor(weights_hwk(weights)[None], device=self.device), out)
 
     def votes_masks(self, gaussians: Gaussians, views, masks, ignores, mode: str, out: np.ndarray) -> None:
         """Votes for views of one size from their masks as stored, `batch` views a rasterization."""
@@ -133,11 +129,7 @@ class GsplatRasterizer:
         t = self.torch
         *_, sh = self._gaussian_tensors(gaussians)
         degree = int(round(np.sqrt(sh.shape[1]))) - 1
-        bg = (
-            None
-            if background is None
-            else t.as_tensor(np.asarray(background, np.float32)[None, :3], device=self.device)
-        )
+        bg = None if background is None else t.as_tensor(np.asarray(background, np.float32)[None, :3], device=self.device)
         with t.no_grad():
             image, alpha, _ = self._rasterize(gaussians, [view], sh, sh_degree=degree, backgrounds=bg)
         return image[0].clamp(0, 1).cpu().numpy(), alpha[0, ..., 0].cpu().numpy()

@@ -53,22 +53,12 @@ class Rasterizer(Protocol):
         """
         ...
 
-    def votes_masks(
-        self,
-        gaussians: Gaussians,
-        views: list[Camera],
-        masks: list,
-        ignores: list,
-        mode: str,
-        out: np.ndarray,
-    ) -> None:
+    def votes_masks(self, gaussians: Gaussians, views: list[Camera], masks: list, ignores: list, mode: str, out: np.ndarray) -> None:
         """`votes` for views of one size from their masks and ignore regions as a request
         stores them (core.votes.vote_weights says what they mean; an ignore may be None)."""
         ...
 
-    def render(
-        self, gaussians: Gaussians, view: Camera, background: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def render(self, gaussians: Gaussians, view: Camera, background: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Render RGB [H, W, 3] float32 (SH evaluated for this view, clamped at 0 like gsplat)
         and alpha [H, W] float32."""
         ...
@@ -92,9 +82,7 @@ def select_rasterizer(device: str, progress=None) -> tuple[Rasterizer, str]:
         from . import raster_gsplat
 
         if progress is not None and _cuda_present():
-            progress(
-                0, 0, "loading gsplat's CUDA code (it compiles on first use, which can take several minutes)"
-            )
+            progress(0, 0, "loading gsplat's CUDA code (it compiles on first use, which can take several minutes)")
         ok, reason = raster_gsplat.available(progress)
         if ok:
             return raster_gsplat.GsplatRasterizer(), "gsplat on CUDA"

@@ -81,12 +81,7 @@ def failure_result(err: BaseException) -> dict:
     else:
         kind = "internal"
     message = {"cancelled": "cancelled"}.get(kind, str(err) or type(err).__name__)
-    return {
-        "ok": False,
-        "kind": kind,
-        "error": message,
-        "traceback": traceback.format_exc() if kind == "internal" else "",
-    }
+    return {"ok": False, "kind": kind, "error": message, "traceback": traceback.format_exc() if kind == "internal" else ""}
 
 
 def run_request(folder, device: str, progress, cancelled, rasterizers: dict, windowed: bool = False) -> dict:
@@ -135,9 +130,7 @@ class Server:
             self.send({"id": job_id, "event": "progress", "done": done, "total": total, "message": message})
 
         windowed = reset_peak_rss()
-        return run_request(
-            folder, device, progress, lambda: job_id in self.cancel_ids, self.rasterizers, windowed
-        )
+        return run_request(folder, device, progress, lambda: job_id in self.cancel_ids, self.rasterizers, windowed)
 
     def serve(self, stdin) -> int:
         thread = threading.Thread(target=self.worker, daemon=True)
@@ -198,12 +191,8 @@ def main(argv=None) -> int:
     parser.add_argument("--once", metavar="FOLDER", help="run one request folder and exit")
     parser.add_argument("--info", action="store_true", help="print what this Python offers as JSON")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument(
-        "--idle-timeout", type=float, default=900.0, help="seconds without a request before exiting"
-    )
-    parser.add_argument(
-        "--download-model", metavar="ID", help="download a Hugging Face model's safetensors (needs --to)"
-    )
+    parser.add_argument("--idle-timeout", type=float, default=900.0, help="seconds without a request before exiting")
+    parser.add_argument("--download-model", metavar="ID", help="download a Hugging Face model's safetensors (needs --to)")
     parser.add_argument("--to", metavar="FOLDER", help="where --download-model puts the files")
     args = parser.parse_args(argv)
     if args.download_model is not None and not args.to:
@@ -220,10 +209,7 @@ def main(argv=None) -> int:
         try:
             result = {"event": "result", "ok": True, **download_model(args.download_model, args.to)}
         except ModelUnavailable as err:
-            out.write(
-                json.dumps({"event": "result", "ok": False, "kind": "download_failed", "error": str(err)})
-                + "\n"
-            )
+            out.write(json.dumps({"event": "result", "ok": False, "kind": "download_failed", "error": str(err)}) + "\n")
             print(f"masksplat backend: {err}", file=sys.stderr)
             return EXIT_FAILURE
         out.write(json.dumps(result) + "\n")

@@ -28,16 +28,11 @@ OUTPUTS = {"labels_npz": "--labels-npz", "out": "--out", "report": "--report"}
 
 
 def run(args, outputs) -> dict:
-    files = {
-        key: outputs.file(getattr(args, key), flag) for key, flag in OUTPUTS.items() if getattr(args, key)
-    }
+    files = {key: outputs.file(getattr(args, key), flag) for key, flag in OUTPUTS.items() if getattr(args, key)}
     maps_folder = outputs.folder(args.masks_out, "--masks-out") if args.masks_out else None
     bpy = ensure_addon()
     transfer = bpy.ops.masksplat.transfer_labels
-    k, feature_size = (
-        option(transfer, "k", args.k, "--k"),
-        option(transfer, "feature_size", args.feature_size, "--feature-size"),
-    )
+    k, feature_size = option(transfer, "k", args.k, "--k"), option(transfer, "feature_size", args.feature_size, "--feature-size")
     if feature_size % 14:
         raise BadInput(f"--feature-size must be a multiple of 14 (DINOv2's patch size), not {feature_size}")
     obj = load_scene(bpy, args.ply, args.cameras)
@@ -53,11 +48,7 @@ def run(args, outputs) -> dict:
     from ..scene import labels as scene_labels
 
     labels, votes = scene_labels.stored_labels(obj), scene_labels.stored_label_votes(obj)
-    maps = {
-        stem: scene_labels.camera_label_map(cam)
-        for stem, cam in cams.items()
-        if cam.masksplat.label_map is not None
-    }
+    maps = {stem: scene_labels.camera_label_map(cam) for stem, cam in cams.items() if cam.masksplat.label_map is not None}
     _write(bpy, files, map_files, labels, votes, maps, args)
     summary = {
         "command": "affordance", "gaussians": int(labels.size), "labelled": int((labels >= 0).sum()),
@@ -78,21 +69,15 @@ def inputs(args) -> list:
     """The inputs, after the checks that need no file read."""
     images, label_files, source_cams = args.source_image, args.source_labels, args.source_camera or []
     if len(images) != len(label_files):
-        raise BadInput(
-            f"{len(images)} --source-image but {len(label_files)} --source-labels: give one label file per image"
-        )
+        raise BadInput(f"{len(images)} --source-image but {len(label_files)} --source-labels: give one label file per image")
     if source_cams and len(source_cams) != len(images):
-        raise BadInput(
-            f"{len(source_cams)} --source-camera for {len(images)} source images: give one per image, or none"
-        )
+        raise BadInput(f"{len(source_cams)} --source-camera for {len(images)} source images: give one per image, or none")
     if not (args.labels_npz or args.out or args.masks_out):
         raise BadInput("nothing to write: give --labels-npz, --out or --masks-out")
     if args.label_property and not args.out:
         raise BadInput("--label-property needs --out")
     inputs = [require(args.ply, "--ply"), require(args.cameras, "--cameras", "any")]
-    inputs += [require(path, "--source-image") for path in images] + [
-        require(path, "--source-labels") for path in label_files
-    ]
+    inputs += [require(path, "--source-image") for path in images] + [require(path, "--source-labels") for path in label_files]
     if args.gt_labels:
         inputs.append(require(args.gt_labels, "--gt-labels", "folder"))
     return inputs
@@ -108,23 +93,12 @@ def _sources(args, cams: dict, scene) -> list[dict]:
         name = args.source_camera[index] if args.source_camera else ""
         stem = name if name in cams else by_object.get(name, "")
         if name and not stem:
-            raise BadInput(
-                f"--source-camera {name}: no such camera in {args.cameras} ({', '.join(sorted(cams)[:5])}, ...)"
-            )
+            raise BadInput(f"--source-camera {name}: no such camera in {args.cameras} ({', '.join(sorted(cams)[:5])}, ...)")
         try:
             scene_labels.load_source(str(image), str(labels), cams[stem] if stem else None, scene)
         except ValueError as err:
             raise BadInput(f"{labels}: {err}") from None
-        sources.append(
-            {
-                "stem": stem,
-                "operator": {
-                    "image": str(image),
-                    "labels": str(labels),
-                    "camera": cams[stem].name if stem else "",
-                },
-            }
-        )
+        sources.append({"stem": stem, "operator": {"image": str(image), "labels": str(labels), "camera": cams[stem].name if stem else ""}})
     return sources
 
 
@@ -154,9 +128,7 @@ def _ground_truth(folder, scene, cams: dict, source_stems) -> dict:
     for stem, truth in truths.items():
         width, height, _, _ = camera_resolution(cams[stem], scene)
         if truth.shape != (height, width):
-            raise BadInput(
-                f"ground truth for '{stem}' is {truth.shape[1]}x{truth.shape[0]}, the camera is {width}x{height}"
-            )
+            raise BadInput(f"ground truth for '{stem}' is {truth.shape[1]}x{truth.shape[0]}, the camera is {width}x{height}")
     return truths
 
 

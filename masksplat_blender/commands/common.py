@@ -42,9 +42,7 @@ def run_operator(op, **kwargs) -> None:
     except RuntimeError as err:
         raise _operator_error(op, str(err), printed.getvalue()) from None
     if "FINISHED" not in result:
-        raise _operator_error(
-            op, f"{op.idname_py()} did not finish ({', '.join(sorted(result))})", printed.getvalue()
-        )
+        raise _operator_error(op, f"{op.idname_py()} did not finish ({', '.join(sorted(result))})", printed.getvalue())
 
 
 def _operator_error(op, text: str, printed: str) -> BaseException:

@@ -26,9 +26,7 @@ def run(args, outputs) -> dict:
 
     scene, part = read_splats(args.scene), read_splats(args.ply)
     if scene.vertices.dtype != part.vertices.dtype:
-        raise BadInput(
-            f"{args.ply} and {args.scene} have different properties: is it a selection of that scene?"
-        )
+        raise BadInput(f"{args.ply} and {args.scene} have different properties: is it a selection of that scene?")
     selected = selected_in_scene(scene.vertices, part.vertices)
     cameras = {c.name: c for c in load_cameras(args.cameras)}
     files = match_mask_files(args.masks, cameras)
@@ -36,17 +34,10 @@ def run(args, outputs) -> dict:
     truths = [load_mask_file(files[cam.name]) for cam in views]
     for cam, truth in zip(views, truths, strict=True):
         if truth.shape != (cam.height, cam.width):
-            raise BadInput(
-                f"ground truth for '{cam.name}' is {truth.shape[1]}x{truth.shape[0]}, the camera is {cam.width}x{cam.height}"
-            )
+            raise BadInput(f"ground truth for '{cam.name}' is {truth.shape[1]}x{truth.shape[0]}, the camera is {cam.width}x{cam.height}")
     predicted = render_labels(backend_for(args.device), scene, views, selected.astype(np.float32))
     scores = view_scores([cam.name for cam in views], predicted, truths)
-    report = {
-        "command": "evaluate",
-        "selected": int(selected.sum()),
-        "gaussians": int(selected.size),
-        **scores,
-    }
+    report = {"command": "evaluate", "selected": int(selected.sum()), "gaussians": int(selected.size), **scores}
     print(view_table(scores), file=sys.stderr)
     if report_file is not None:
         write_json(report_file, report)
@@ -58,7 +49,4 @@ def render_labels(backend, data, cameras, values) -> list[np.ndarray]:
     from ..client import render_views
     from ..core.masks import label_sh
 
-    return [
-        rgb[:, :, 0].astype(np.float32) / 255.0
-        for rgb, _ in render_views(backend, data.gaussian_arrays(), label_sh(values), cameras)
-    ]
+    return [rgb[:, :, 0].astype(np.float32) / 255.0 for rgb, _ in render_views(backend, data.gaussian_arrays(), label_sh(values), cameras)]

@@ -30,11 +30,7 @@ def run(args, outputs) -> dict:
     orbit_size = option(prune, "orbit_size", args.orbit_size, "--orbit-size")
     obj = load_scene(bpy, args.ply, args.cameras)
     criterion = CRITERIA[kind]
-    options = {
-        "ZERO": {},
-        "THRESHOLD": {"threshold": value},
-        "FRACTION": {"fraction": value, "min_psnr": min_psnr},
-    }[criterion]
+    options = {"ZERO": {}, "THRESHOLD": {"threshold": value}, "FRACTION": {"fraction": value, "min_psnr": min_psnr}}[criterion]
     run_operator(prune, criterion=criterion, orbit_views=orbit_views, orbit_size=orbit_size,
                  device=args.device, **options)  # fmt: skip
     report = json.loads(obj.masksplat.prune_report)

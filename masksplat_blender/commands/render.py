@@ -22,9 +22,7 @@ def run(args, outputs) -> dict:
     cams = scene_cameras_by_stem(bpy, obj)
     files = {stem: folder.file(f"{stem}.png") for stem in cams}
     cameras = [camera_from_object(cam, bpy.context.scene) for cam in cams.values()]
-    images = render_views(
-        backend_for(args.device), world_gaussians(obj), world_sh(obj), cameras, background=background
-    )
+    images = render_views(backend_for(args.device), world_gaussians(obj), world_sh(obj), cameras, background=background)
     for stem, (rgb, _) in zip(cams, images, strict=True):
         with files[stem].writing() as temp:
             write_png(temp, rgb)

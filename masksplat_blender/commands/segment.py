@@ -42,30 +42,20 @@ def inputs(args) -> list:
         missing = [f"--{k}" for k in REQUIRED if not getattr(args, k)]
         if missing:
             raise BadInput(f"segment needs {', '.join(missing)} (or --jobs)")
-        raw = {
-            key: getattr(args, key)
-            for key in (*REQUIRED, "rest", "votes", "save_blend", "beta", "edge_band", "device")
-        }
+        raw = {key: getattr(args, key) for key in (*REQUIRED, "rest", "votes", "save_blend", "beta", "edge_band", "device")}
         args.job_list = [{**raw, "no_fill": args.no_fill}]
         found = []
     for index, raw in enumerate(args.job_list):
         where = f"job {index}: " if args.jobs else ""
         if not Path(raw["masks"]).is_dir():
             raise BadInput(f"{where}{raw['masks']}: no such mask folder")
-        found += [
-            require(raw["ply"], f"{where}--ply"),
-            require(raw["cameras"], f"{where}--cameras", "any"),
-            Path(raw["masks"]),
-        ]
+        found += [require(raw["ply"], f"{where}--ply"), require(raw["cameras"], f"{where}--cameras", "any"), Path(raw["masks"])]
     return found
 
 
 def run(args, outputs) -> dict:
     bpy = ensure_addon()
-    jobs = [
-        _job(bpy, raw, outputs, f"job {index}: " if args.jobs else "")
-        for index, raw in enumerate(args.job_list)
-    ]
+    jobs = [_job(bpy, raw, outputs, f"job {index}: " if args.jobs else "") for index, raw in enumerate(args.job_list)]
     results = [segment_one(bpy, job) for job in jobs]
     return {"command": "segment", "jobs": results} if args.jobs else {"command": "segment", **results[0]}
 
@@ -123,11 +113,7 @@ def segment_one(bpy, job: Job) -> dict:
     if "save_blend" in job.outputs:
         with job.outputs["save_blend"].writing() as temp:
             run_operator(bpy.ops.wm.save_as_mainfile, filepath=str(temp), copy=True)
-    masked = sum(
-        1
-        for cam in obj.masksplat.camera_collection.all_objects
-        if cam.type == "CAMERA" and cam.masksplat.mask
-    )
+    masked = sum(1 for cam in obj.masksplat.camera_collection.all_objects if cam.type == "CAMERA" and cam.masksplat.mask)
     return {
         "gaussians": int(selected.size), "selected": int(selected.sum()), "views": masked,
         "seconds": round(seconds, 3), **job.given,
@@ -140,12 +126,8 @@ def _selection(obj, with_rest: bool) -> np.ndarray:
     if not selected.any():
         fg, bg = _votes(obj)
         if not (fg + bg).any():
-            raise MaskSplatError(
-                "no camera sees any Gaussian: check that the cameras belong to this splat file"
-            )
-        raise MaskSplatError(
-            "no Gaussian was selected: check that the masks show the object (white = object)"
-        )
+            raise MaskSplatError("no camera sees any Gaussian: check that the cameras belong to this splat file")
+        raise MaskSplatError("no Gaussian was selected: check that the masks show the object (white = object)")
     if with_rest and selected.all():
         raise MaskSplatError("every Gaussian was selected, so REST.ply would be empty")
     return selected

@@ -54,14 +54,11 @@ def _finish(path, cameras: list[Camera]) -> list[Camera]:
             raise CameraFormatError(path, f"camera '{cam.name}' has a non-positive focal length or size")
         if cam.width > MAX_IMAGE_SIZE or cam.height > MAX_IMAGE_SIZE:
             raise CameraFormatError(
-                path,
-                f"camera '{cam.name}' is {cam.width}x{cam.height} pixels; at most {MAX_IMAGE_SIZE} a side is supported",
+                path, f"camera '{cam.name}' is {cam.width}x{cam.height} pixels; at most {MAX_IMAGE_SIZE} a side is supported"
             )
         rotation = cam.world_to_camera[:3, :3]
         if np.abs(rotation @ rotation.T - np.eye(3)).max() > 1e-2 or np.linalg.det(rotation) <= 0:
-            raise CameraFormatError(
-                path, f"camera '{cam.name}' has a rotation that is scaled, sheared or mirrored"
-            )
+            raise CameraFormatError(path, f"camera '{cam.name}' has a rotation that is scaled, sheared or mirrored")
     return sorted(cameras, key=lambda c: c.name)
 
 
@@ -99,18 +96,14 @@ def read_cameras_json(path) -> list[Camera]:
                 )
             )  # fmt: skip
         except _ENTRY_ERRORS as err:
-            raise CameraFormatError(
-                path, f"camera {index} is malformed ({type(err).__name__}: {err})"
-            ) from None
+            raise CameraFormatError(path, f"camera {index} is malformed ({type(err).__name__}: {err})") from None
     return _finish(path, cameras)
 
 
 def _frame_image(folder: Path, file_path: str) -> Path | None:
     base = folder / file_path.replace("\\", "/")
     candidates = [base] if base.suffix else []
-    candidates += [
-        base.with_name(base.name + ext) for ext in (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
-    ]
+    candidates += [base.with_name(base.name + ext) for ext in (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")]
     return next((c for c in candidates if c.is_file()), None)
 
 
@@ -135,9 +128,7 @@ def read_transforms_json(path) -> list[Camera]:
             merged = {**meta, **frame}
             model = str(merged.get("camera_model", "OPENCV")).upper()
             if model in TRANSFORMS_UNSUPPORTED:
-                raise CameraFormatError(
-                    path, f"camera model {model} is not a pinhole camera (undistort the images first)"
-                )
+                raise CameraFormatError(path, f"camera model {model} is not a pinhole camera (undistort the images first)")
             image = str(frame["file_path"])
             if "w" in merged and "h" in merged:
                 width, height = pixel_count(merged["w"], "w"), pixel_count(merged["h"], "h")
@@ -146,8 +137,7 @@ def read_transforms_json(path) -> list[Camera]:
                 size = image_size(found) if found else None
                 if size is None:
                     raise CameraFormatError(
-                        path,
-                        f"frame {index} has no w/h and its image '{image}' is not a readable PNG or JPEG next to the file",
+                        path, f"frame {index} has no w/h and its image '{image}' is not a readable PNG or JPEG next to the file"
                     )
                 width, height = size
             if "fl_x" in merged:
@@ -155,11 +145,7 @@ def read_transforms_json(path) -> list[Camera]:
                 fy = float(merged.get("fl_y", fx))
             else:
                 fx = 0.5 * width / math.tan(0.5 * float(merged["camera_angle_x"]))
-                fy = (
-                    0.5 * height / math.tan(0.5 * float(merged["camera_angle_y"]))
-                    if "camera_angle_y" in merged
-                    else fx
-                )
+                fy = 0.5 * height / math.tan(0.5 * float(merged["camera_angle_y"])) if "camera_angle_y" in merged else fx
             c2w = np.array(frame["transform_matrix"], dtype=np.float64).reshape(4, 4) @ OPENGL_TO_OPENCV
             coefficients = tuple(float(merged.get(k, 0.0)) for k in TRANSFORMS_DISTORTION)
             cameras.append(
@@ -173,8 +159,7 @@ def read_transforms_json(path) -> list[Camera]:
             raise
         except (*_ENTRY_ERRORS, np.linalg.LinAlgError) as err:
             raise CameraFormatError(
-                path,
-                f"frame {index} is malformed ({type(err).__name__}: {err}; w, h and fl_x or camera_angle_x are needed)",
+                path, f"frame {index} is malformed ({type(err).__name__}: {err}; w, h and fl_x or camera_angle_x are needed)"
             ) from None
     return _finish(path, cameras)
 
@@ -192,14 +177,10 @@ COLMAP_PARAM_COUNTS = {name: count for name, count in COLMAP_MODELS.values()}
 def _intrinsics(path, model: str, params) -> tuple[tuple[float, float, float, float], tuple | None]:
     """(fx, fy, cx, cy) and the distortion the pinhole model leaves out ((model, params) or None)."""
     if model not in PINHOLE_LIKE:
-        raise CameraFormatError(
-            path, f"COLMAP camera model {model} is not supported (undistort the images to PINHOLE)"
-        )
+        raise CameraFormatError(path, f"COLMAP camera model {model} is not supported (undistort the images to PINHOLE)")
     params = tuple(float(p) for p in params)
     if len(params) != COLMAP_PARAM_COUNTS[model]:
-        raise CameraFormatError(
-            path, f"a {model} camera needs {COLMAP_PARAM_COUNTS[model]} parameters, not {len(params)}"
-        )
+        raise CameraFormatError(path, f"a {model} camera needs {COLMAP_PARAM_COUNTS[model]} parameters, not {len(params)}")
     if model in ("SIMPLE_PINHOLE", "SIMPLE_RADIAL", "RADIAL"):
         intr, rest = (params[0], params[0], params[1], params[2]), params[3:]
     else:
@@ -297,9 +278,7 @@ def _parse(file: Path, reader, *args):
     except _BadEntry as err:
         raise CameraFormatError(file, str(err)) from None
     except (struct.error, ValueError, IndexError, KeyError, UnicodeDecodeError, OSError) as err:
-        raise CameraFormatError(
-            file, f"malformed or truncated COLMAP file ({type(err).__name__}: {err})"
-        ) from None
+        raise CameraFormatError(file, f"malformed or truncated COLMAP file ({type(err).__name__}: {err})") from None
 
 
 def _colmap_folder(path: Path) -> Path | None:
@@ -314,9 +293,7 @@ def read_colmap(path) -> list[Camera]:
     path = Path(path)
     folder = _colmap_folder(path if path.is_dir() else path.parent)
     if folder is None:
-        raise CameraFormatError(
-            path, "no COLMAP model here (cameras.bin or cameras.txt, also under sparse/0)"
-        )
+        raise CameraFormatError(path, "no COLMAP model here (cameras.bin or cameras.txt, also under sparse/0)")
     if (folder / "cameras.bin").exists() and (folder / "images.bin").exists():
         intrinsics = _parse(folder / "cameras.bin", _colmap_cameras_bin)
         cameras = _parse(folder / "images.bin", _colmap_images_bin, intrinsics)
@@ -324,9 +301,7 @@ def read_colmap(path) -> list[Camera]:
         intrinsics = _parse(folder / "cameras.txt", _colmap_cameras_txt)
         cameras = _parse(folder / "images.txt", _colmap_images_txt, intrinsics)
     else:
-        raise CameraFormatError(
-            folder, "COLMAP model lacks its images file (images.bin or images.txt beside cameras)"
-        )
+        raise CameraFormatError(folder, "COLMAP model lacks its images file (images.bin or images.txt beside cameras)")
     return _finish(folder, cameras)
 
 
@@ -358,9 +333,7 @@ def load_cameras(path, warnings: list[str] | None = None) -> list[Camera]:
         data = _read_json(path)
         cameras = read_transforms_json(path) if isinstance(data, dict) else read_cameras_json(path)
     else:
-        raise CameraFormatError(
-            path, "unknown camera format (use cameras.json, transforms.json or a COLMAP sparse folder)"
-        )
+        raise CameraFormatError(path, "unknown camera format (use cameras.json, transforms.json or a COLMAP sparse folder)")
     message = distortion_warning(cameras)
     if message and warnings is not None:
         warnings.append(message)

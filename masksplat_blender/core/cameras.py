@@ -54,10 +54,7 @@ class Camera:
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pixel coordinates [N, 2] and depths [N] of world points [N, 3]."""
-        cam = (
-            np.asarray(points, dtype=np.float64) @ self.world_to_camera[:3, :3].T
-            + self.world_to_camera[:3, 3]
-        )
+        cam = np.asarray(points, dtype=np.float64) @ self.world_to_camera[:3, :3].T + self.world_to_camera[:3, 3]
         depth = cam[:, 2]
         uv = np.stack([self.fx * cam[:, 0] / depth + self.cx, self.fy * cam[:, 1] / depth + self.cy], axis=1)
         return uv, depth

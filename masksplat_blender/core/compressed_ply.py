@@ -51,18 +51,14 @@ def _elements(path: Path) -> tuple:
         header = _parse_header(path, handle.read(MAX_HEADER))
     names = [element[0] for element in header.elements]
     if sorted(names) not in (["chunk", "vertex"], ["chunk", "sh", "vertex"]):
-        raise SplatFileError(
-            path, f"elements {', '.join(names)}: a compressed PLY holds chunk, vertex and optionally sh"
-        )
+        raise SplatFileError(path, f"elements {', '.join(names)}: a compressed PLY holds chunk, vertex and optionally sh")
     elements, offset = {}, header.size
     for name, count, props in header.elements:
         dtype = np.dtype([(prop, header.byte_order + code) for prop, code in props])
         elements[name] = (count, dtype, offset)
         offset += count * dtype.itemsize
     if offset > path.stat().st_size:
-        raise SplatFileError(
-            path, f"truncated: the header promises {offset:,} bytes, the file has {path.stat().st_size:,}"
-        )
+        raise SplatFileError(path, f"truncated: the header promises {offset:,} bytes, the file has {path.stat().st_size:,}")
     return header, elements
 
 
@@ -71,32 +67,22 @@ def _check_layout(path: Path, elements: dict) -> int:
     (chunks, chunk_dtype, _), (count, vertex_dtype, _) = elements["chunk"], elements["vertex"]
     chunk_fields = chunk_dtype.names
     if set(chunk_fields) not in (set(BOUNDS), set(BOUNDS + COLOUR_BOUNDS)):
-        raise SplatFileError(
-            path, "chunk element needs the 12 position/scale bounds (and optionally 6 colour bounds)"
-        )
+        raise SplatFileError(path, "chunk element needs the 12 position/scale bounds (and optionally 6 colour bounds)")
     if any(chunk_dtype.fields[name][0].kind != "f" for name in chunk_fields):
         raise SplatFileError(path, "chunk bounds must be float")
-    if not set(PACKED) <= set(vertex_dtype.names) or any(
-        vertex_dtype.fields[n][0].str[1:] != "u4" for n in PACKED
-    ):
+    if not set(PACKED) <= set(vertex_dtype.names) or any(vertex_dtype.fields[n][0].str[1:] != "u4" for n in PACKED):
         raise SplatFileError(path, f"vertex element needs uint properties {', '.join(PACKED)}")
     if count == 0:
         raise SplatFileError(path, "the file holds zero Gaussians")
     if chunks != -(-count // CHUNK):
-        raise SplatFileError(
-            path, f"{chunks:,} chunks for {count:,} Gaussians; the format has one per {CHUNK}"
-        )
+        raise SplatFileError(path, f"{chunks:,} chunks for {count:,} Gaussians; the format has one per {CHUNK}")
     if "sh" not in elements:
         return 0
     sh_count, sh_dtype, _ = elements["sh"]
     rest = len(sh_dtype.names)
     if sh_count != count or rest not in F_REST_COUNTS or rest == 0:
-        raise SplatFileError(
-            path, f"sh element has {sh_count:,} rows of {rest} values; expected {count:,} rows of 9, 24 or 45"
-        )
-    if list(sh_dtype.names) != [f"f_rest_{i}" for i in range(rest)] or any(
-        sh_dtype.fields[n][0].str[1:] != "u1" for n in sh_dtype.names
-    ):
+        raise SplatFileError(path, f"sh element has {sh_count:,} rows of {rest} values; expected {count:,} rows of 9, 24 or 45")
+    if list(sh_dtype.names) != [f"f_rest_{i}" for i in range(rest)] or any(sh_dtype.fields[n][0].str[1:] != "u1" for n in sh_dtype.names):
         raise SplatFileError(path, "sh element must hold uchar f_rest_0.. in order")
     return F_REST_COUNTS[rest]
 
@@ -115,9 +101,7 @@ def read_compressed_ply(path) -> SplatData:
     path = Path(path)
     header, elements = _elements(path)
     degree = _check_layout(path, elements)
-    bounds = np.fromfile(
-        path, dtype=elements["chunk"][1], count=elements["chunk"][0], offset=elements["chunk"][2]
-    )
+    bounds = np.fromfile(path, dtype=elements["chunk"][1], count=elements["chunk"][0], offset=elements["chunk"][2])
     count, vertex_dtype, vertex_offset = elements["vertex"]
     # Mapped, not read: blocks copy straight from the page cache.
     packed = np.memmap(path, dtype=vertex_dtype, mode="r", offset=vertex_offset, shape=(count,))
@@ -141,9 +125,7 @@ def read_compressed_ply(path) -> SplatData:
         colour = words["packed_color"][a:b]
         for channel, rgb in enumerate("rgb"):
             t = _unorm(colour, 24 - 8 * channel, 8)
-            value = (
-                _lerp(bounds, f"min_{rgb}", f"max_{rgb}", t, owner) if "min_r" in bounds.dtype.names else t
-            )
+            value = _lerp(bounds, f"min_{rgb}", f"max_{rgb}", t, owner) if "min_r" in bounds.dtype.names else t
             rows[:, column[f"f_dc_{channel}"]] = (value - 0.5) / SH_C0
         rows[:, column["opacity"]] = logits_from_alpha(_unorm(colour, 0, 8))
         rows[:, column["rot_0"] : column["rot_0"] + 4] = _unpack_rotations(words["packed_rotation"][a:b])
@@ -248,9 +230,7 @@ def write_compressed_ply(path, data: SplatData) -> str:
         return np.asarray(values, dtype=np.float64)[padded].reshape(chunks, CHUNK, -1)
 
     means, scales = chunked(data.means()), chunked(data.log_scales())
-    colours = (
-        (chunked(data.f_dc()) * SH_C0 + 0.5).astype(np.float32).astype(np.float64)
-    )  # float32, as the reference
+    colours = (chunked(data.f_dc()) * SH_C0 + 0.5).astype(np.float32).astype(np.float64)  # float32, as the reference
     bounds = np.empty((chunks, 18), dtype="<f4")
     words = np.zeros((chunks, CHUNK, 4), dtype="<u4")
     for axis, (shift, bits) in enumerate(((21, 11), (11, 10), (0, 11))):
@@ -271,10 +251,7 @@ def write_compressed_ply(path, data: SplatData) -> str:
         sh_rows = np.empty(count, dtype=sh_dtype)
         for name in rest.dtype.names:
             sh_rows[name] = np.clip(np.trunc((rest[name].astype(np.float64) / 8.0 + 0.5) * 256.0), 0, 255)
-    elements = [
-        ("chunk", chunks, np.dtype([(name, "<f4") for name in BOUNDS + COLOUR_BOUNDS])),
-        ("vertex", count, vertex),
-    ]
+    elements = [("chunk", chunks, np.dtype([(name, "<f4") for name in BOUNDS + COLOUR_BOUNDS])), ("vertex", count, vertex)]
     if sh_rows is not None:
         elements.append(("sh", count, sh_rows.dtype))
 

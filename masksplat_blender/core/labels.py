@@ -36,22 +36,16 @@ def label_ids_from_pixels(pixels: np.ndarray, name: str = "label map") -> np.nda
         ids = np.rint(scaled).astype(np.int64)
         bad = np.abs(scaled - ids) > 1e-3
         if bad.any():
-            raise LabelError(
-                f"{name}: {int(bad.sum())} pixels are not whole label ids (save label maps as 8-bit PNG, not JPG)"
-            )
+            raise LabelError(f"{name}: {int(bad.sum())} pixels are not whole label ids (save label maps as 8-bit PNG, not JPG)")
     if ids.min(initial=0) < 0:
         raise LabelError(f"{name}: negative label ids")
     return ids.astype(np.int32)
 
 
-def check_label_map(
-    name: str, ids: np.ndarray, num_labels: int, width: int | None = None, height: int | None = None
-) -> None:
+def check_label_map(name: str, ids: np.ndarray, num_labels: int, width: int | None = None, height: int | None = None) -> None:
     """Refuse a map of the wrong size or with ids beyond the label set, naming the camera."""
     if width is not None and ids.shape != (height, width):
-        raise LabelError(
-            f"the label map for '{name}' is {ids.shape[1]}x{ids.shape[0]}, the camera is {width}x{height}"
-        )
+        raise LabelError(f"the label map for '{name}' is {ids.shape[1]}x{ids.shape[0]}, the camera is {width}x{height}")
     largest = int(ids.max(initial=0))
     if largest >= num_labels:
         raise LabelError(
@@ -81,9 +75,7 @@ def label_colour_sh(labels: np.ndarray, channels: tuple[int, ...]) -> np.ndarray
     return colour_sh(colours)
 
 
-def render_label_maps(
-    render, labels: np.ndarray, num_labels: int, foreground_share: float = 0.2
-) -> list[np.ndarray]:
+def render_label_maps(render, labels: np.ndarray, num_labels: int, foreground_share: float = 0.2) -> list[np.ndarray]:
     """int32 [H, W] label maps of per-Gaussian `labels`, occlusion-aware, one per camera.
 
     render(sh) -> [(rgb uint8 [H, W, 3], alpha uint8 [H, W]), ...] renders the cameras with
@@ -114,19 +106,14 @@ def render_label_maps(
                 which[view][better] = label
     if foreground_share <= 0 or num_labels == 1:
         return which
-    return [
-        np.where((b >= foreground_share * t) & (b > 0), w, 0).astype(np.int32)
-        for t, b, w in zip(total, best, which, strict=True)
-    ]
+    return [np.where((b >= foreground_share * t) & (b > 0), w, 0).astype(np.int32) for t, b, w in zip(total, best, which, strict=True)]
 
 
 def confusion(predicted: np.ndarray, truth: np.ndarray, num_labels: int) -> np.ndarray:
     """int64 [K, K] counts: row = ground truth label, column = predicted label."""
     predicted, truth = np.asarray(predicted).ravel(), np.asarray(truth).ravel()
     if predicted.shape != truth.shape:
-        raise LabelError(
-            f"predicted and ground-truth maps differ in size: {predicted.shape} vs {truth.shape}"
-        )
+        raise LabelError(f"predicted and ground-truth maps differ in size: {predicted.shape} vs {truth.shape}")
     valid = (truth >= 0) & (truth < num_labels) & (predicted >= 0) & (predicted < num_labels)
     flat = truth[valid].astype(np.int64) * num_labels + predicted[valid].astype(np.int64)
     return np.bincount(flat, minlength=num_labels * num_labels).reshape(num_labels, num_labels)
@@ -173,13 +160,7 @@ def label_table(names: list[str], columns: dict[str, tuple[np.ndarray, np.ndarra
         return "-" if not np.isfinite(v) else f"{v:.4f}"
 
     for k, name in enumerate(names):
-        lines.append(
-            f"| {name} | "
-            + " | ".join(f"{cell(iou[k])} | {cell(rec[k])}" for iou, rec in columns.values())
-            + " |"
-        )
-    means = " | ".join(
-        f"**{cell(np.nanmean(iou))}** | **{cell(np.nanmean(rec))}**" for iou, rec in columns.values()
-    )
+        lines.append(f"| {name} | " + " | ".join(f"{cell(iou[k])} | {cell(rec[k])}" for iou, rec in columns.values()) + " |")
+    means = " | ".join(f"**{cell(np.nanmean(iou))}** | **{cell(np.nanmean(rec))}**" for iou, rec in columns.values())
     lines.append(f"| **mean** | {means} |")
     return "\n".join(lines)

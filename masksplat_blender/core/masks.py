@@ -52,9 +52,7 @@ def match_mask_files(folder, camera_names) -> dict[str, Path]:
     doubles = {name: paths for name, paths in found.items() if len(paths) > 1}
     if doubles:
         name, paths = next(iter(sorted(doubles.items())))
-        raise MaskError(
-            f"camera '{name}' has {len(paths)} mask files in {folder}: {', '.join(p.name for p in paths)}"
-        )
+        raise MaskError(f"camera '{name}' has {len(paths)} mask files in {folder}: {', '.join(p.name for p in paths)}")
     if not found:
         raise MaskError(
             f"no mask in {folder} is named after a camera (expected e.g. {sorted(wanted)[0] if wanted else 'NAME'}.png)"
@@ -64,9 +62,7 @@ def match_mask_files(folder, camera_names) -> dict[str, Path]:
 
 def check_mask_size(name: str, mask: np.ndarray, width: int, height: int, what: str = "mask") -> None:
     if mask.shape[:2] != (height, width):
-        raise MaskError(
-            f"the {what} for camera '{name}' is {mask.shape[1]}x{mask.shape[0]}, the camera is {width}x{height}"
-        )
+        raise MaskError(f"the {what} for camera '{name}' is {mask.shape[1]}x{mask.shape[0]}, the camera is {width}x{height}")
 
 
 def iou_and_accuracy(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:

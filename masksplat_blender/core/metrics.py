@@ -18,9 +18,7 @@ def row_keys(vertices: np.ndarray) -> np.ndarray:
     raw = np.ascontiguousarray(vertices).view(np.uint8).reshape(len(vertices), -1)
     pad = (-raw.shape[1]) % 8
     words = np.pad(raw, ((0, 0), (0, pad))).view(np.uint64)
-    weights = np.random.default_rng(12345).integers(
-        1, 2**63, size=words.shape[1], dtype=np.uint64
-    ) | np.uint64(1)
+    weights = np.random.default_rng(12345).integers(1, 2**63, size=words.shape[1], dtype=np.uint64) | np.uint64(1)
     with np.errstate(over="ignore"):
         return (words * weights).sum(axis=1, dtype=np.uint64)
 

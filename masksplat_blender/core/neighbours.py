@@ -71,9 +71,7 @@ def _candidate_blocks(points: np.ndarray, queries: np.ndarray, others: np.ndarra
     candidates get none; `counts` (if given) receives every query's candidate count."""
     lo, hi = points[queries].min(axis=0) - cell, points[queries].max(axis=0) + cell
     candidates = points if others is None else points[others]
-    kept = np.flatnonzero(
-        np.all((candidates >= lo) & (candidates <= hi), axis=1)
-    )  # only what can be near a query
+    kept = np.flatnonzero(np.all((candidates >= lo) & (candidates <= hi), axis=1))  # only what can be near a query
     grid = _Grid(candidates[kept], cell)
     grid.order = kept[grid.order]
     ijk = np.floor(points[queries] / cell).astype(np.int64)
@@ -128,9 +126,7 @@ def reached(points: np.ndarray, sources: np.ndarray, targets: np.ndarray, reach:
         for b in np.unique(dst_level):
             rows = np.flatnonzero((dst_level == b) & ~hit)
             if rows.size:
-                cell = max(
-                    float(reach[src].max() + reach[targets[rows]].max()), 1e-12
-                )  # every close pair is nearer
+                cell = max(float(reach[src].max() + reach[targets[rows]].max()), 1e-12)  # every close pair is nearer
                 hit[rows[_hits(points, src, targets[rows], reach, cell)]] = True
     return hit
 
@@ -164,9 +160,7 @@ def kth_distance(points: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     dense_cap = max(64, 16 * (k + 1))
     lo, hi = np.percentile(points, [1, 99], axis=0)
     cell0 = float(np.cbrt(np.prod(np.maximum(hi - lo, 1e-9)) / len(points) * (k + 1)))
-    level = np.full(
-        len(queries), _start_level(points, queries, k, cell0), dtype=np.int64
-    )  # cell = cell0 * 2 ** level
+    level = np.full(len(queries), _start_level(points, queries, k, cell0), dtype=np.int64)  # cell = cell0 * 2 ** level
     from_below = np.zeros(len(queries), dtype=bool)  # was too sparse one level finer: no cap
     pending = np.ones(len(queries), dtype=bool)
     while pending.any():

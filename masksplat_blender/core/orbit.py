@@ -31,14 +31,8 @@ def orbit_cameras(
         s = (i + 0.5) / n
         elevation = math.asin(math.sin(low) + s * (math.sin(high) - math.sin(low)))
         azimuth = i * math.pi * (3.0 - math.sqrt(5.0))
-        direction = (
-            math.cos(elevation) * (math.cos(azimuth) * e1 + math.sin(azimuth) * e2) + math.sin(elevation) * up
-        )
+        direction = math.cos(elevation) * (math.cos(azimuth) * e1 + math.sin(azimuth) * e2) + math.sin(elevation) * up
         eye = np.asarray(center, dtype=np.float64) + radius * direction
         name = f"{name_prefix}_{i:03d}"
-        cameras.append(
-            Camera(
-                name, f"{name}.png", look_at(eye, center, up), f, f, width / 2.0, height / 2.0, width, height
-            )
-        )
+        cameras.append(Camera(name, f"{name}.png", look_at(eye, center, up), f, f, width / 2.0, height / 2.0, width, height))
     return cameras

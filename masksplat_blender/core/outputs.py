@@ -88,9 +88,7 @@ class Output:
             yield self.temp
         except OSError as err:
             reason = err.strerror or str(err) or type(err).__name__
-            raise MaskSplatError(
-                f"cannot write {self.what} {self.path} ({reason}): is the disk full?"
-            ) from err
+            raise MaskSplatError(f"cannot write {self.what} {self.path} ({reason}): is the disk full?") from err
 
 
 class OutputFolder:
@@ -156,9 +154,7 @@ class OutputSet:
             self._check_parent(path, what)
         for other in self._outputs:
             if _same_place(other.path, path):
-                raise BadInput(
-                    f"{other.what} and {what} name the same file {path}; give each output its own file"
-                )
+                raise BadInput(f"{other.what} and {what} name the same file {path}; give each output its own file")
         self._check_not_input(path, what)
         overwrite = self.overwrite if overwrite is None else overwrite
         if os.path.lexists(path):
@@ -167,9 +163,7 @@ class OutputSet:
             if not stat.S_ISREG(os.lstat(path).st_mode) and not (path.is_symlink() and path.is_file()):
                 raise BadInput(f"{what} {path} is not a regular file; MaskSplat replaces only files")
         folder = staging if staging is not None else path.parent
-        output = Output(
-            path, folder / f"{PREFIX}{self.token}-{len(self._outputs)}-{path.name}", what, overwrite
-        )
+        output = Output(path, folder / f"{PREFIX}{self.token}-{len(self._outputs)}-{path.name}", what, overwrite)
         self._outputs.append(output)
         return output
 
@@ -188,9 +182,7 @@ class OutputSet:
         except OSError:
             return
         if key in self._inputs:
-            raise BadInput(
-                f"{what} {path} is also an input; choose another {'folder' if path.is_dir() else 'file'}"
-            )
+            raise BadInput(f"{what} {path} is also an input; choose another {'folder' if path.is_dir() else 'file'}")
 
     def publish(self) -> None:
         """Move every output into place, as one set (see the module docstring)."""
@@ -251,9 +243,7 @@ def atomic_file(path):
     handle = temp = None
     try:
         with interrupts.deferred():
-            fd, temp = tempfile.mkstemp(
-                prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
-            )
+            fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
             handle = os.fdopen(fd, "wb")
         with handle:
             yield handle
@@ -287,9 +277,7 @@ def _place(temp: Path, path: Path) -> None:
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
         except FileExistsError:
-            raise BadInput(
-                f"{path} appeared while this command ran; pass --overwrite to replace it"
-            ) from None
+            raise BadInput(f"{path} appeared while this command ran; pass --overwrite to replace it") from None
         os.replace(temp, path)
         return
     os.unlink(temp)

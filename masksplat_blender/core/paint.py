@@ -35,11 +35,7 @@ def paint_writes(mode: str, target: str = MASK, label: int = 1) -> tuple[tuple[s
         return (("ids", label if mode == OBJECT else 0),)
     if target != MASK:
         raise PaintError(f"unknown paint target {target!r} (MASK or LABELS)")
-    rules = {
-        OBJECT: (("mask", 1.0), ("ignore", 0.0)),
-        ERASE: (("mask", 0.0), ("ignore", 0.0)),
-        IGNORE: (("mask", 0.0), ("ignore", 1.0)),
-    }
+    rules = {OBJECT: (("mask", 1.0), ("ignore", 0.0)), ERASE: (("mask", 0.0), ("ignore", 0.0)), IGNORE: (("mask", 0.0), ("ignore", 1.0))}
     if mode not in rules:
         raise PaintError(f"unknown paint mode {mode!r} (OBJECT, ERASE or IGNORE)")
     return rules[mode]

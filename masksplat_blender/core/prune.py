@@ -30,9 +30,7 @@ def parse_criterion(text: str) -> tuple[str, float]:
         try:
             number = float(value)
         except ValueError:
-            raise PruneError(
-                f"criterion '{text}': {kind} needs a number, e.g. {kind}:{'1e-6' if kind == 'threshold' else '0.1'}"
-            ) from None
+            raise PruneError(f"criterion '{text}': {kind} needs a number, e.g. {kind}:{'1e-6' if kind == 'threshold' else '0.1'}") from None
         if kind == "fraction" and not 0.0 < number < 1.0:
             raise PruneError(f"criterion '{text}': the fraction must lie between 0 and 1")
         if kind == "threshold" and not (number >= 0 and math.isfinite(number)):
@@ -50,9 +48,7 @@ def never_contributes(opacity_logits: np.ndarray, log_scales: np.ndarray) -> np.
     return (opacity < ALPHA_MIN) | degenerate
 
 
-def choose_removal(
-    contribution: np.ndarray, total_pixels: int, kind: str, value: float, never: np.ndarray
-) -> np.ndarray:
+def choose_removal(contribution: np.ndarray, total_pixels: int, kind: str, value: float, never: np.ndarray) -> np.ndarray:
     """bool [N]: the Gaussians to remove under a criterion (never-drawn ones always go)."""
     contribution = np.asarray(contribution, dtype=np.float64)
     if kind == "zero":
@@ -92,11 +88,7 @@ class QualityReport:
     def mean_psnr(self) -> float:
         values = [v["psnr"] for v in self.views if v.get("used", True)]
         finite = [v for v in values if math.isfinite(v)]
-        return (
-            float("inf")
-            if len(finite) < len(values) and not finite
-            else (float(np.mean(finite)) if finite else float("inf"))
-        )
+        return float("inf") if len(finite) < len(values) and not finite else (float(np.mean(finite)) if finite else float("inf"))
 
     def as_dict(self) -> dict:
         def clean(x):

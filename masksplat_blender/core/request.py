@@ -37,7 +37,6 @@ Every name on the wire is spelled here, once: the file names (`numbered_name` fo
 per-view and per-source files), the header keys, the kinds and modes. The backend and the
 client read and write the folder through these names and `save_array` / `load_array`.
 """
-
 from __future__ import annotations
 
 import json
@@ -95,9 +94,7 @@ def is_hugging_face_id(model: str) -> bool:
     """Whether `model` reads as a Hugging Face model id (owner/name of letters, digits, - _ .),
     as opposed to a folder: the transfer header's `model` and the Download Model button."""
     parts = model.split("/")
-    return len(parts) == 2 and all(
-        p and p not in (".", "..") and all(c.isalnum() or c in "-_." for c in p) for p in parts
-    )
+    return len(parts) == 2 and all(p and p not in (".", "..") and all(c.isalnum() or c in "-_." for c in p) for p in parts)
 
 
 class RequestError(ValueError):
@@ -256,9 +253,7 @@ def _read_header(folder: Path) -> dict:
     return header
 
 
-def _read_views(
-    folder: Path, raw_views, kind: str, mode: str
-) -> tuple[list[Camera], list[tuple], int | None]:
+def _read_views(folder: Path, raw_views, kind: str, mode: str) -> tuple[list[Camera], list[tuple], int | None]:
     """The views' cameras and (mask, ignore) file names, checked; for a votes request also
     their masks, all with the same channel count."""
     if not isinstance(raw_views, list) or not raw_views:
@@ -294,12 +289,7 @@ def _read_view(raw, index: int) -> Camera:
     if not (0 < view.width <= MAX_IMAGE_SIZE and 0 < view.height <= MAX_IMAGE_SIZE):
         raise RequestError(f"{where}: image size {view.width}x{view.height} is out of range")
     values = [view.fx, view.fy, view.cx, view.cy]
-    if (
-        not all(math.isfinite(v) for v in values)
-        or view.fx <= 0
-        or view.fy <= 0
-        or not np.isfinite(view.world_to_camera).all()
-    ):
+    if not all(math.isfinite(v) for v in values) or view.fx <= 0 or view.fy <= 0 or not np.isfinite(view.world_to_camera).all():
         raise RequestError(f"{where}: camera has non-finite or non-positive values")
     return view
 
@@ -357,9 +347,7 @@ def _read_transfer(folder: Path, header: dict) -> TransferSpec:
         raise RequestError("a transfer request needs sources: a non-empty list of {image, labels}")
     if len(raw_sources) > MAX_SOURCES:
         raise RequestError(f"{len(raw_sources)} sources; at most {MAX_SOURCES}")
-    sources = [
-        _read_source(folder, raw, f"source {index}", num_labels) for index, raw in enumerate(raw_sources)
-    ]
+    sources = [_read_source(folder, raw, f"source {index}", num_labels) for index, raw in enumerate(raw_sources)]
     return TransferSpec(model.strip(), num_labels, sources, cache_dir, k, feature_size)
 
 
@@ -418,18 +406,12 @@ def _open_array(folder: Path, name: str, what: str) -> np.ndarray:
         raise RequestError(f"{what} {name} is not a plain .npy array ({err})") from None
 
 
-def _check_array(
-    folder: Path, name: str, shape: tuple, dtypes: tuple, array: np.ndarray | None = None
-) -> np.ndarray:
+def _check_array(folder: Path, name: str, shape: tuple, dtypes: tuple, array: np.ndarray | None = None) -> np.ndarray:
     """The array `name` (opened here unless given) with one of `dtypes`, `shape` (None: any) and finite values."""
     array = _open_array(folder, name, "array") if array is None else array
     if array.dtype not in dtypes:
-        raise RequestError(
-            f"array {name} has dtype {array.dtype}, expected {' or '.join(str(np.dtype(d)) for d in dtypes)}"
-        )
-    if len(array.shape) != len(shape) or any(
-        s is not None and a != s for a, s in zip(array.shape, shape, strict=True)
-    ):
+        raise RequestError(f"array {name} has dtype {array.dtype}, expected {' or '.join(str(np.dtype(d)) for d in dtypes)}")
+    if len(array.shape) != len(shape) or any(s is not None and a != s for a, s in zip(array.shape, shape, strict=True)):
         pretty = tuple("*" if s is None else s for s in shape)
         raise RequestError(f"array {name} has shape {array.shape}, expected {pretty}")
     if array.dtype.kind == "f" and not np.isfinite(array).all():

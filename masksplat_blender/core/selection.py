@@ -13,9 +13,7 @@ from .splat_io import SH_C0
 
 ACTIONS = ("SET", "ADD", "REMOVE")
 VALUE_KINDS = ("OPACITY", "SCALE", "COLOUR")
-SIZE_CLIP = (
-    99.0  # percentile: bigger splats reach no further than this, so one giant cannot swallow the scene
-)
+SIZE_CLIP = 99.0  # percentile: bigger splats reach no further than this, so one giant cannot swallow the scene
 
 
 def combine(current: np.ndarray, chosen: np.ndarray, action: str) -> np.ndarray:

@@ -84,9 +84,7 @@ class _Source:
             except KeyError:
                 raise SplatFileError(self.path, f"the bundle has no {name}") from None
             if info.file_size > limit:
-                raise SplatFileError(
-                    self.path, f"{name} is {info.file_size:,} bytes, more than a SOG of this size needs"
-                )
+                raise SplatFileError(self.path, f"{name} is {info.file_size:,} bytes, more than a SOG of this size needs")
             with self.zip.open(info) as handle:
                 data = handle.read(limit + 1)
         else:
@@ -94,9 +92,7 @@ class _Source:
             if not file.is_file():
                 raise SplatFileError(self.path, f"{name} is missing beside meta.json")
             if file.stat().st_size > limit:
-                raise SplatFileError(
-                    self.path, f"{name} is {file.stat().st_size:,} bytes, more than a SOG of this size needs"
-                )
+                raise SplatFileError(self.path, f"{name} is {file.stat().st_size:,} bytes, more than a SOG of this size needs")
             data = file.read_bytes()
         if len(data) > limit:
             raise SplatFileError(self.path, f"{name} is larger than its zip entry says")
@@ -115,11 +111,7 @@ class _Source:
 
 def _number_list(path: Path, meta: dict, key: str, field: str, length: int) -> np.ndarray:
     values = meta.get(key, {}).get(field) if isinstance(meta.get(key), dict) else None
-    if (
-        not isinstance(values, list)
-        or len(values) != length
-        or not all(isinstance(v, int | float) for v in values)
-    ):
+    if not isinstance(values, list) or len(values) != length or not all(isinstance(v, int | float) for v in values):
         raise SplatFileError(path, f"meta.json {key}.{field} must be a list of {length} numbers")
     array = np.asarray(values, dtype=np.float64)
     if not np.isfinite(array).all():
@@ -143,9 +135,7 @@ def _read_meta(path: Path, source: _Source) -> dict:
         raise SplatFileError(path, "meta.json does not hold a SOG description")
     version = meta.get("version")
     if version is None and "means" in meta:
-        raise SplatFileError(
-            path, "SOG version 1 is not supported; re-save it with splat-transform (version 2)"
-        )
+        raise SplatFileError(path, "SOG version 1 is not supported; re-save it with splat-transform (version 2)")
     if version != 2:
         raise SplatFileError(path, f"SOG version {version} is not supported (version 2 is)")
     count = meta.get("count")
@@ -154,31 +144,24 @@ def _read_meta(path: Path, source: _Source) -> dict:
     return meta
 
 
-def _decode(
-    path: Path, source: _Source, name: str, decode, texels: tuple[int, int], budget: dict
-) -> np.ndarray:
+def _decode(path: Path, source: _Source, name: str, decode, texels: tuple[int, int], budget: dict) -> np.ndarray:
     """One image [H * W, 4] uint8, after checking it is lossless and no larger than allowed."""
     data = source.read(name, budget["file_limit"])
     width, height = webp_size(path, name, data)
     low, high = texels
     if not low <= width * height <= high:
         raise SplatFileError(
-            path,
-            f"{name} is {width}x{height}, not the size meta.json's count calls for ({low:,} to {high:,} texels)",
+            path, f"{name} is {width}x{height}, not the size meta.json's count calls for ({low:,} to {high:,} texels)"
         )
     budget["decoded"] += 4 * width * height
     if budget["decoded"] > MAX_RATIO * budget["stored"] + (64 << 20):
-        raise SplatFileError(
-            path, "the images would decode to far more data than the file holds (a decompression bomb?)"
-        )
+        raise SplatFileError(path, "the images would decode to far more data than the file holds (a decompression bomb?)")
     try:
         pixels = np.asarray(decode(data, name))
     except ValueError as err:
         raise SplatFileError(path, f"{name} cannot be decoded ({err})") from None
     if pixels.dtype != np.uint8 or pixels.shape != (height, width, 4):
-        raise SplatFileError(
-            path, f"{name} decoded to {pixels.dtype} {pixels.shape}, not {height}x{width} RGBA bytes"
-        )
+        raise SplatFileError(path, f"{name} decoded to {pixels.dtype} {pixels.shape}, not {height}x{width} RGBA bytes")
     return pixels.reshape(-1, 4)
 
 
@@ -186,9 +169,7 @@ def _quats(path: Path, texels: np.ndarray) -> np.ndarray:
     """[N, 4] float32 wxyz from smallest-three texels."""
     tag = texels[:, 3].astype(np.intp) - 252
     if (tag < 0).any():
-        raise SplatFileError(
-            path, "quats.webp holds a rotation without a valid largest-component tag (corrupt file)"
-        )
+        raise SplatFileError(path, "quats.webp holds a rotation without a valid largest-component tag (corrupt file)")
     stored = (texels[:, :3].astype(np.float64) / 255.0 * 2.0 - 1.0) / np.sqrt(2.0)
     out = np.empty((texels.shape[0], 4))
     rows = np.arange(texels.shape[0])
@@ -198,9 +179,7 @@ def _quats(path: Path, texels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _palette(
-    path: Path, meta: dict, source: _Source, decode, count: int, budget: dict
-) -> tuple[np.ndarray, np.ndarray]:
+def _palette(path: Path, meta: dict, source: _Source, decode, count: int, budget: dict) -> tuple[np.ndarray, np.ndarray]:
     """(labels [N], palette [K, 3 * M] channel-major f_rest) of the optional SH."""
     shn = meta["shN"]
     bands = shn.get("bands") if isinstance(shn, dict) else None
@@ -211,9 +190,7 @@ def _palette(
     centroid_file, label_file = _files(path, meta, "shN", 2)
     m = SH_COEFFICIENTS[bands]
     rows = -(-entries // PALETTE_ROW)
-    centroids = _decode(
-        path, source, centroid_file, decode, (m * PALETTE_ROW, m * PALETTE_ROW * rows), budget
-    )
+    centroids = _decode(path, source, centroid_file, decode, (m * PALETTE_ROW, m * PALETTE_ROW * rows), budget)
     width = PALETTE_ROW * m
     if centroids.shape[0] % width:
         raise SplatFileError(path, f"{centroid_file} must be {width} texels wide for SH degree {bands}")
@@ -233,9 +210,7 @@ def read_sog(path, decode_webp=None) -> SplatData:
     path = Path(path)
     decode = decode_webp or _decoder
     if decode is None:
-        raise SplatFileError(
-            path, "SOG images are WebP and no WebP decoder is available (open it from Blender)"
-        )
+        raise SplatFileError(path, "SOG images are WebP and no WebP decoder is available (open it from Blender)")
     try:
         source = _Source(path)
     except zipfile.BadZipFile as err:
@@ -253,20 +228,10 @@ def _read(path: Path, source: _Source, decode) -> SplatData:
     count = int(meta["count"])
     stored = source.stored_bytes()
     # Per-Gaussian images need a texel each and, laid out near-square, not many more.
-    budget = {
-        "texels": (count, 2 * count + 65536),
-        "decoded": 0,
-        "stored": stored,
-        "file_limit": max(stored, 1),
-    }
-    means_lo, means_hi = (
-        _decode(path, source, name, decode, budget["texels"], budget)[:count]
-        for name in _files(path, meta, "means", 2)
-    )
+    budget = {"texels": (count, 2 * count + 65536), "decoded": 0, "stored": stored, "file_limit": max(stored, 1)}
+    means_lo, means_hi = (_decode(path, source, name, decode, budget["texels"], budget)[:count] for name in _files(path, meta, "means", 2))
     quats = _decode(path, source, _files(path, meta, "quats", 1)[0], decode, budget["texels"], budget)[:count]
-    scales = _decode(path, source, _files(path, meta, "scales", 1)[0], decode, budget["texels"], budget)[
-        :count
-    ]
+    scales = _decode(path, source, _files(path, meta, "scales", 1)[0], decode, budget["texels"], budget)[:count]
     sh0 = _decode(path, source, _files(path, meta, "sh0", 1)[0], decode, budget["texels"], budget)[:count]
     degree, labels, palette = 0, None, None
     if meta.get("shN") is not None:
@@ -286,12 +251,7 @@ def _read(path: Path, source: _Source, decode) -> SplatData:
         rows[:, column["f_dc_0"] : column["f_dc_0"] + 3] = colour_book[sh0[a:b, :3]]
         rows[:, column["opacity"]] = logits_from_alpha(sh0[a:b, 3] / 255.0)
         if degree:
-            np.take(
-                palette,
-                labels[a:b],
-                axis=0,
-                out=rows[:, column["f_rest_0"] : column["f_rest_0"] + palette.shape[1]],
-            )
+            np.take(palette, labels[a:b], axis=0, out=rows[:, column["f_rest_0"] : column["f_rest_0"] + palette.shape[1]])
 
     vertices = decode_table(count, degree, fill)
     comments = ["converted from PlayCanvas SOG by MaskSplat"]

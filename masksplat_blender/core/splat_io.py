@@ -33,16 +33,7 @@ PLY_TYPES = {
     "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
     "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
 }  # fmt: skip
-PLY_NAMES = {
-    "i1": "char",
-    "u1": "uchar",
-    "i2": "short",
-    "u2": "ushort",
-    "i4": "int",
-    "u4": "uint",
-    "f4": "float",
-    "f8": "double",
-}
+PLY_NAMES = {"i1": "char", "u1": "uchar", "i2": "short", "u2": "ushort", "i4": "int", "u4": "uint", "f4": "float", "f8": "double"}
 MAX_HEADER = 1 << 20
 HEADER_ENCODING = ("utf-8", "surrogateescape")  # any bytes in a name or comment survive a round trip
 # Quantised opacities of 0 and 255 would be logits of -inf and +inf: like splat-transform's
@@ -137,12 +128,7 @@ class SplatData:
 
     def gaussian_arrays(self) -> dict[str, np.ndarray]:
         """The backend's geometry arrays (core.request): means, wxyz quats, log_scales, opacity_logits."""
-        return {
-            "means": self.means(),
-            "quats": self.quats_wxyz(),
-            "log_scales": self.log_scales(),
-            "opacity_logits": self.opacity_logits(),
-        }
+        return {"means": self.means(), "quats": self.quats_wxyz(), "log_scales": self.log_scales(), "opacity_logits": self.opacity_logits()}
 
     def colors_rgb(self) -> np.ndarray:
         """[N, 3] float32 view-independent colour 0.5 + C0 * f_dc (not clamped)."""
@@ -173,10 +159,7 @@ def _parse_header(path: Path, raw: bytes) -> _Header:
         if not raw.startswith(b"ply"):
             raise SplatFileError(path, "not a PLY file (it does not start with 'ply')")
         if len(raw) >= MAX_HEADER:
-            raise SplatFileError(
-                path,
-                f"the PLY header is longer than {MAX_HEADER >> 20} MiB (no 'end_header' in it); not a splat file?",
-            )
+            raise SplatFileError(path, f"the PLY header is longer than {MAX_HEADER >> 20} MiB (no 'end_header' in it); not a splat file?")
         raise SplatFileError(path, "PLY header has no 'end_header' line")
     newline = raw.find(b"\n", end)
     if newline < 0:
@@ -192,10 +175,7 @@ def _parse_header(path: Path, raw: bytes) -> _Header:
         if key == "format":
             fmt = words[1] if len(words) > 1 else ""
             if fmt == "ascii":
-                raise SplatFileError(
-                    path,
-                    "ASCII PLY is not supported; splat files are binary (re-save as binary_little_endian)",
-                )
+                raise SplatFileError(path, "ASCII PLY is not supported; splat files are binary (re-save as binary_little_endian)")
             if fmt not in ("binary_little_endian", "binary_big_endian"):
                 raise SplatFileError(path, f"unknown PLY format '{fmt}'")
             byte_order = "<" if fmt == "binary_little_endian" else ">"
@@ -212,8 +192,7 @@ def _parse_header(path: Path, raw: bytes) -> _Header:
                 raise SplatFileError(path, "a property comes before any element")
             if len(words) >= 2 and words[1] == "list":
                 raise SplatFileError(
-                    path,
-                    f"element '{elements[-1][0]}' has a list property ('{words[-1]}'); splat files have none",
+                    path, f"element '{elements[-1][0]}' has a list property ('{words[-1]}'); splat files have none"
                 )
             if len(words) != 3 or words[1] not in PLY_TYPES:
                 raise SplatFileError(path, f"malformed property line '{line}'")
@@ -228,9 +207,7 @@ def _parse_header(path: Path, raw: bytes) -> _Header:
 def _check_layout(path: Path, names: tuple[str, ...], dtype: np.dtype) -> int:
     missing = [name for name in REQUIRED if name not in names]
     if missing:
-        raise SplatFileError(
-            path, f"missing required properties: {', '.join(missing)} (not a Gaussian splat PLY?)"
-        )
+        raise SplatFileError(path, f"missing required properties: {', '.join(missing)} (not a Gaussian splat PLY?)")
     not_float = [name for name in REQUIRED if dtype.fields[name][0].kind != "f"]
     if not_float:
         raise SplatFileError(path, f"properties {', '.join(not_float)} must be float, not integer")
@@ -250,9 +227,7 @@ def _uniform_view(vertices: np.ndarray) -> np.ndarray | None:
     """[N, F] view of a structured array whose fields all share one dtype, else None."""
     dtype = vertices.dtype
     first = dtype.fields[dtype.names[0]][0]
-    if any(dtype.fields[name][0] != first for name in dtype.names) or dtype.itemsize != first.itemsize * len(
-        dtype.names
-    ):
+    if any(dtype.fields[name][0] != first for name in dtype.names) or dtype.itemsize != first.itemsize * len(dtype.names):
         return None
     if not vertices.flags.c_contiguous:
         return None
@@ -321,11 +296,7 @@ def _zero_rotation(vertices: np.ndarray) -> np.ndarray:
     names = ("rot_0", "rot_1", "rot_2", "rot_3")
     flat = _uniform_view(vertices)
     first = vertices.dtype.names.index(names[0])
-    if (
-        flat is not None
-        and flat.dtype == np.dtype("<f4")
-        and vertices.dtype.names[first : first + 4] == names
-    ):
+    if flat is not None and flat.dtype == np.dtype("<f4") and vertices.dtype.names[first : first + 4] == names:
         # Two 64-bit words a row, sign bits masked (-0.0 is zero too): one pass, no per-field gathers.
         words = flat[:, first : first + 4].view(np.uint64)
         return ((words[:, 0] | words[:, 1]) & np.uint64(0x7FFFFFFF7FFFFFFF)) == 0
@@ -369,8 +340,7 @@ def read_ply(path, drop_invalid: bool = False) -> SplatData:
             raise SplatFileError(path, "no 'vertex' element")
         if others:
             raise SplatFileError(
-                path,
-                f"unexpected element(s) {', '.join(others)}: a splat file holds only vertices (is this a mesh?)",
+                path, f"unexpected element(s) {', '.join(others)}: a splat file holds only vertices (is this a mesh?)"
             )
         _, count, props = vertex[0]
         names = tuple(name for name, _ in props)
@@ -390,12 +360,8 @@ def read_ply(path, drop_invalid: bool = False) -> SplatData:
     vertices = np.memmap(path, dtype=dtype, mode="r", offset=header.size, shape=(count,))
     data = SplatData(vertices, sh_degree, str(path), header.byte_order, header.comments)
     if file_size > needed:
-        data.warnings.append(
-            f"{file_size - needed:,} bytes after the {count:,} Gaussians are not part of the splat data and were ignored"
-        )
-    wide = [
-        name for name in names if dtype.fields[name][0].kind == "f" and dtype.fields[name][0].itemsize == 8
-    ]
+        data.warnings.append(f"{file_size - needed:,} bytes after the {count:,} Gaussians are not part of the splat data and were ignored")
+    wide = [name for name in names if dtype.fields[name][0].kind == "f" and dtype.fields[name][0].itemsize == 8]
     if wide:
         data.warnings.append(
             f"{len(wide)} double-precision properties ({', '.join(wide[:3])}{'...' if len(wide) > 3 else ''}) "
@@ -442,9 +408,7 @@ def _format_of_file(path: Path) -> str:
     if path.is_dir():
         if (path / "meta.json").is_file():
             return "sog"
-        raise SplatFileError(
-            path, "is a folder without a meta.json, so neither a splat file nor a SOG folder"
-        )
+        raise SplatFileError(path, "is a folder without a meta.json, so neither a splat file nor a SOG folder")
     with open(path, "rb") as handle:
         head = handle.read(MAX_HEADER)
     if not head:
@@ -461,8 +425,7 @@ def _format_of_file(path: Path) -> str:
     if path.suffix.lower() == ".ply":
         raise SplatFileError(path, "not a PLY file (it does not start with 'ply')")
     raise SplatFileError(
-        path,
-        "not a splat file: expected an INRIA or compressed PLY, SPZ, SOG (.sog, or a folder's meta.json) or .splat",
+        path, "not a splat file: expected an INRIA or compressed PLY, SPZ, SOG (.sog, or a folder's meta.json) or .splat"
     )
 
 
@@ -535,20 +498,12 @@ def write_splats(path, data: SplatData, keep: np.ndarray | None = None) -> list[
     if keep is not None:
         keep = np.asarray(keep)
         if keep.dtype != bool or keep.shape != (data.count,):
-            raise SplatFileError(
-                path, f"keep must be a bool array of {data.count} entries, got {keep.dtype} {keep.shape}"
-            )
-        data = SplatData(
-            data.vertices[keep], data.sh_degree, data.source, data.byte_order, list(data.comments)
-        )
+            raise SplatFileError(path, f"keep must be a bool array of {data.count} entries, got {keep.dtype} {keep.shape}")
+        data = SplatData(data.vertices[keep], data.sh_degree, data.source, data.byte_order, list(data.comments))
     if data.count == 0:
         raise SplatFileError(path, "nothing to write: zero Gaussians are kept")
     note = writer(path, data)
-    dropped = [
-        name
-        for name in data.vertices.dtype.names
-        if name not in inria_dtype(data.sh_degree, normals=False).names
-    ]
+    dropped = [name for name in data.vertices.dtype.names if name not in inria_dtype(data.sh_degree, normals=False).names]
     if dropped:
         shown = ", ".join(dropped[:4]) + (", ..." if len(dropped) > 4 else "")
         note += f"; it has no place for the other {len(dropped)} properties ({shown}), which are left out"
@@ -570,12 +525,7 @@ def decode_table(count: int, sh_degree: int, fill, block: int = 8192) -> np.ndar
     table = np.zeros((count, len(dtype.names)), dtype=np.float32)
     starts = range(0, count, block)
     with ThreadPoolExecutor(max_workers=min(len(starts), os.cpu_count() or 1)) as pool:  # numpy frees the GIL
-        list(
-            pool.map(
-                lambda start: fill(table[start : start + block], start, min(start + block, count), column),
-                starts,
-            )
-        )
+        list(pool.map(lambda start: fill(table[start : start + block], start, min(start + block, count), column), starts))
     return table.view(dtype).reshape(count)
 
 
@@ -625,22 +575,13 @@ def write_ply(path, data: SplatData, keep: np.ndarray | None = None) -> None:
     if keep is not None:
         keep = np.asarray(keep)
         if keep.dtype != bool or keep.shape != (data.count,):
-            raise SplatFileError(
-                path, f"keep must be a bool array of {data.count} entries, got {keep.dtype} {keep.shape}"
-            )
+            raise SplatFileError(path, f"keep must be a bool array of {data.count} entries, got {keep.dtype} {keep.shape}")
         vertices = vertices[keep]
     if vertices.shape[0] == 0:
         raise SplatFileError(path, "nothing to write: zero Gaussians are kept")
-    expected = np.dtype(
-        [
-            (name, vertices.dtype.fields[name][0].newbyteorder(data.byte_order))
-            for name in vertices.dtype.names
-        ]
-    )
+    expected = np.dtype([(name, vertices.dtype.fields[name][0].newbyteorder(data.byte_order)) for name in vertices.dtype.names])
     vertices = np.ascontiguousarray(vertices.astype(expected, copy=False))
-    write_atomically(
-        path, lambda handle: (handle.write(_header_bytes(data, vertices.shape[0])), vertices.tofile(handle))
-    )
+    write_atomically(path, lambda handle: (handle.write(_header_bytes(data, vertices.shape[0])), vertices.tofile(handle)))
 
 
 def write_atomically(path: Path, write) -> None:
@@ -682,9 +623,7 @@ def write_ply_columns(path, dtype: np.dtype, columns: dict, byte_order: str = "<
     write_atomically(path, write)
 
 
-def append_int_property(
-    vertices: np.ndarray, name: str, values: np.ndarray, byte_order: str = "<"
-) -> np.ndarray:
+def append_int_property(vertices: np.ndarray, name: str, values: np.ndarray, byte_order: str = "<") -> np.ndarray:
     """A copy of `vertices` with one more int32 property `name` appended last (e.g. `ms_label`)."""
     if name in vertices.dtype.names:
         raise SplatFileError(None, f"property '{name}' already exists")

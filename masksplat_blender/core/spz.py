@@ -69,14 +69,7 @@ def _sh_count(degree: int) -> int:
 
 def _stream_sizes(count: int, degree: int, version: int) -> list[int]:
     """Bytes of positions, alphas, colours, scales, rotations, SH."""
-    return [
-        9 * count,
-        count,
-        3 * count,
-        3 * count,
-        (3 if version == 2 else 4) * count,
-        3 * _sh_count(degree) * count,
-    ]
+    return [9 * count, count, 3 * count, 3 * count, (3 if version == 2 else 4) * count, 3 * _sh_count(degree) * count]
 
 
 def _errors_as_value_error(decompress, error):
@@ -92,17 +85,14 @@ def _errors_as_value_error(decompress, error):
 def _stdlib_zstd():
     from compression import zstd  # Python 3.14+
 
-    return _errors_as_value_error(
-        lambda blob, size: zstd.ZstdDecompressor().decompress(blob, max_length=size), zstd.ZstdError
-    )
+    return _errors_as_value_error(lambda blob, size: zstd.ZstdDecompressor().decompress(blob, max_length=size), zstd.ZstdError)
 
 
 def _zstandard():
     import zstandard  # bundled with Blender from blender.org (and a dependency of the bpy module)
 
     return _errors_as_value_error(
-        lambda blob, size: zstandard.ZstdDecompressor().decompress(blob, max_output_size=size),
-        zstandard.ZstdError,
+        lambda blob, size: zstandard.ZstdDecompressor().decompress(blob, max_output_size=size), zstandard.ZstdError
     )
 
 
@@ -124,9 +114,7 @@ def _libzstd():
 
     def decompress(blob: bytes, size: int) -> bytes:
         out = bytearray(size)
-        written = lib.ZSTD_decompress(
-            (ctypes.c_char * size).from_buffer(out) if size else None, size, blob, len(blob)
-        )
+        written = lib.ZSTD_decompress((ctypes.c_char * size).from_buffer(out) if size else None, size, blob, len(blob))
         if lib.ZSTD_isError(written):
             raise ValueError(lib.ZSTD_getErrorName(written).decode())
         return bytes(out[:written]) if written != size else out
@@ -166,9 +154,7 @@ def _header_fields(path: Path, raw: bytes) -> tuple[int, int, int, int, int]:
     if degree > 3:
         raise SplatFileError(path, f"SH degree {degree} is not supported (degree 0 to 3 are)")
     if fractional > 23:
-        raise SplatFileError(
-            path, f"{fractional} fractional bits for 24-bit positions is not a valid SPZ header"
-        )
+        raise SplatFileError(path, f"{fractional} fractional bits for 24-bit positions is not a valid SPZ header")
     return version, count, degree, fractional, flags
 
 
@@ -176,8 +162,7 @@ def _check_count(path: Path, count: int, compressed_size: int) -> None:
     """Refuse a decompression bomb before allocating: at least 9 bytes a Gaussian, compressed at most 1024:1."""
     if count > compressed_size * MAX_RATIO // 9:
         raise SplatFileError(
-            path,
-            f"the header promises {count:,} Gaussians, more than {compressed_size:,} compressed bytes can hold",
+            path, f"the header promises {count:,} Gaussians, more than {compressed_size:,} compressed bytes can hold"
         )
 
 
@@ -197,9 +182,7 @@ class _Inflation:
     def _run(self, inflater, with_extensions: bool) -> None:
         try:
             while self.ready < self.size:
-                chunk = inflater.decompress(
-                    inflater.unconsumed_tail, min(INFLATE_STEP, self.size - self.ready)
-                )
+                chunk = inflater.decompress(inflater.unconsumed_tail, min(INFLATE_STEP, self.size - self.ready))
                 if not chunk:
                     break
                 self.body[self.ready : self.ready + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
@@ -223,8 +206,7 @@ class _Inflation:
             if self.error is not None:
                 raise SplatFileError(self.path, f"corrupt gzip data ({self.error})")
             raise SplatFileError(
-                self.path,
-                f"truncated: {self.count:,} Gaussians need {self.size:,} bytes, the file holds {self.ready:,}",
+                self.path, f"truncated: {self.count:,} Gaussians need {self.size:,} bytes, the file holds {self.ready:,}"
             )
 
     def extension_records(self) -> bytes:
@@ -271,9 +253,7 @@ def _read_ngsp(path: Path, raw: bytes) -> tuple[tuple, list[bytes], bytes]:
     for i, expected in enumerate(sizes):
         compressed, uncompressed = struct.unpack_from("<QQ", raw, toc + 16 * i)
         if uncompressed != expected:
-            raise SplatFileError(
-                path, f"stream {i} holds {uncompressed:,} bytes where {count:,} Gaussians need {expected:,}"
-            )
+            raise SplatFileError(path, f"stream {i} holds {uncompressed:,} bytes where {count:,} Gaussians need {expected:,}")
         if start + compressed > len(raw):
             raise SplatFileError(path, f"truncated: stream {i} runs past the end of the file")
         blobs.append(raw[start : start + compressed])
@@ -281,14 +261,11 @@ def _read_ngsp(path: Path, raw: bytes) -> tuple[tuple, list[bytes], bytes]:
     decoders = zstd_decompressors()
     if not decoders:
         raise SplatFileError(
-            path,
-            "SPZ version 4 is zstd-compressed and this system has no zstd library; convert it to SPZ version 3",
+            path, "SPZ version 4 is zstd-compressed and this system has no zstd library; convert it to SPZ version 3"
         )
     decompress = next(iter(decoders.values()))
     with ThreadPoolExecutor(max_workers=min(len(blobs), os.cpu_count() or 1)) as pool:  # zstd frees the GIL
-        out = list(
-            pool.map(lambda job: _zstd_decompress(path, *job, decompress), zip(blobs, sizes, strict=True))
-        )
+        out = list(pool.map(lambda job: _zstd_decompress(path, *job, decompress), zip(blobs, sizes, strict=True)))
     for i, (stream, expected) in enumerate(zip(out, sizes, strict=True)):
         if len(stream) != expected:
             raise SplatFileError(path, f"stream {i} decompresses to {len(stream):,} bytes, not {expected:,}")
@@ -354,9 +331,7 @@ def _unpack_rotations(packed: np.ndarray, version: int) -> np.ndarray:
         w = np.sqrt(np.maximum(np.float32(0.0), 1.0 - np.einsum("ij,ij->i", xyz, xyz)))
         return np.concatenate([w[:, None], xyz], axis=1)
     word = packed.view("<u4")
-    fields = np.stack(
-        [(word >> shift) & 1023 for shift in (0, 10, 20)], axis=1
-    )  # last stored component first
+    fields = np.stack([(word >> shift) & 1023 for shift in (0, 10, 20)], axis=1)  # last stored component first
     values = _SMALLEST_THREE[fields]
     largest = (word >> 30).astype(np.intp)
     # Stored components fill the three indices other than `largest`, highest index first.
@@ -364,9 +339,7 @@ def _unpack_rotations(packed: np.ndarray, version: int) -> np.ndarray:
     xyzw = np.empty((count, 4), dtype=np.float32)
     rows = np.arange(count)[:, None]
     xyzw[rows, slots] = values
-    xyzw[rows[:, 0], largest] = np.sqrt(
-        np.maximum(np.float32(0.0), np.float32(1.0) - np.einsum("ij,ij->i", values, values))
-    )
+    xyzw[rows[:, 0], largest] = np.sqrt(np.maximum(np.float32(0.0), np.float32(1.0) - np.einsum("ij,ij->i", values, values)))
     return xyzw[:, [3, 0, 1, 2]]
 
 
@@ -399,9 +372,7 @@ def read_spz(path) -> SplatData:
     version, count, degree, fractional, flags = fields
     positions, alphas, colours, scales, rotations, sh = streams
     step = np.float32(1.0 / (1 << fractional))
-    colour_lut = (np.arange(256, dtype=np.float32) / np.float32(255.0) - np.float32(0.5)) / np.float32(
-        COLOR_SCALE
-    )
+    colour_lut = (np.arange(256, dtype=np.float32) / np.float32(255.0) - np.float32(0.5)) / np.float32(COLOR_SCALE)
     sh_lut = (np.arange(256, dtype=np.float32) - np.float32(128.0)) / np.float32(128.0)
     m, width = _sh_count(degree), 3 if version == 2 else 4
 
@@ -414,19 +385,11 @@ def read_spz(path) -> SplatData:
         rows[:, 0:3] = ((fixed ^ 0x800000) - 0x800000).astype(np.float32) * step  # sign-extended 24 bits
         rows[:, column["opacity"]] = logits_from_alpha(alphas[a:b] / 255.0)
         rows[:, column["f_dc_0"] : column["f_dc_0"] + 3] = colour_lut[colours[3 * a : 3 * b].reshape(n, 3)]
-        rows[:, column["scale_0"] : column["scale_0"] + 3] = (
-            scales[3 * a : 3 * b].reshape(n, 3).astype(np.float32) / 16.0 - 10.0
-        )
-        rows[:, column["rot_0"] : column["rot_0"] + 4] = _unpack_rotations(
-            rotations[width * a : width * b], version
-        )
+        rows[:, column["scale_0"] : column["scale_0"] + 3] = scales[3 * a : 3 * b].reshape(n, 3).astype(np.float32) / 16.0 - 10.0
+        rows[:, column["rot_0"] : column["rot_0"] + 4] = _unpack_rotations(rotations[width * a : width * b], version)
         if m:
-            rest = (
-                rows[:, column["f_rest_0"] : column["f_rest_0"] + 3 * m].reshape(n, 3, m).transpose(0, 2, 1)
-            )
-            np.take(
-                sh_lut, sh[3 * m * a : 3 * m * b].reshape(n, m, 3), out=rest
-            )  # channel-major in the table
+            rest = rows[:, column["f_rest_0"] : column["f_rest_0"] + 3 * m].reshape(n, 3, m).transpose(0, 2, 1)
+            np.take(sh_lut, sh[3 * m * a : 3 * m * b].reshape(n, m, 3), out=rest)  # channel-major in the table
 
     vertices = decode_table(count, degree, fill)
     comments = [f"converted from SPZ version {version} by MaskSplat"]
@@ -463,9 +426,7 @@ def _pack_rotations(quats_wxyz: np.ndarray) -> np.ndarray:
     for i in range(4):
         skip = largest == i
         negbit = ((q[:, i] < 0) ^ negate).astype(np.uint32)
-        magnitude = (
-            np.float32(511.0) * (np.abs(q[:, i]) / np.float32(np.sqrt(0.5))) + np.float32(0.5)
-        ).astype(np.uint32)
+        magnitude = (np.float32(511.0) * (np.abs(q[:, i]) / np.float32(np.sqrt(0.5))) + np.float32(0.5)).astype(np.uint32)
         word = np.where(skip, word, (word << 10) | (negbit << 9) | np.minimum(magnitude, 511))
     return word.astype("<u4").view(np.uint8)
 
@@ -496,15 +457,9 @@ def _write_gzip(handle, payload: bytes, piece: int = 4 << 20) -> None:
 
     def deflate(start: int) -> bytes:
         window = payload[max(0, start - 32768) : start]
-        squeezer = (
-            zlib.compressobj(6, zlib.DEFLATED, -15, 9, zdict=window)
-            if window
-            else zlib.compressobj(6, zlib.DEFLATED, -15, 9)
-        )
+        squeezer = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zdict=window) if window else zlib.compressobj(6, zlib.DEFLATED, -15, 9)
         last = start + piece >= len(payload)
-        return squeezer.compress(payload[start : start + piece]) + squeezer.flush(
-            zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
-        )
+        return squeezer.compress(payload[start : start + piece]) + squeezer.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
     handle.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff")  # gzip, deflate, no name, mtime 0, unknown OS
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # zlib frees the GIL
@@ -531,9 +486,7 @@ def write_spz(path, data: SplatData) -> str:
         parts += [_quantise_sh(rest[:, :3], SH_BITS[0]), _quantise_sh(rest[:, 3:], SH_BITS[1])]
         parts[-2:] = [np.concatenate(parts[-2:], axis=1)]
     antialiased = any(c.strip().lower() == ANTIALIAS_COMMENT.lower() for c in data.comments)
-    header = struct.pack(
-        "<4sIIBBBB", MAGIC, WRITE_VERSION, count, degree, fractional, FLAG_ANTIALIASED * antialiased, 0
-    )
+    header = struct.pack("<4sIIBBBB", MAGIC, WRITE_VERSION, count, degree, fractional, FLAG_ANTIALIASED * antialiased, 0)
     payload = [header] + [np.ascontiguousarray(part).tobytes() for part in parts]
     write_atomically(path, lambda handle: _write_gzip(handle, b"".join(payload)))
     step = f"1/{1 << fractional}" if fractional else "1"

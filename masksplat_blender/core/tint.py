@@ -14,9 +14,7 @@ TINT_STRENGTH = 0.6  # share of the tint in a selected splat's colour
 def tint_colours(colours: np.ndarray, selected: np.ndarray) -> np.ndarray:
     """RGB [N, 3] in 0..1 with the selected rows mixed towards the selection tint."""
     out = np.array(colours, dtype=np.float32, copy=True)
-    out[selected] = (1.0 - TINT_STRENGTH) * out[selected] + TINT_STRENGTH * np.asarray(
-        SELECTION_TINT, np.float32
-    )
+    out[selected] = (1.0 - TINT_STRENGTH) * out[selected] + TINT_STRENGTH * np.asarray(SELECTION_TINT, np.float32)
     return out
 
 

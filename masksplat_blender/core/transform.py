@@ -33,36 +33,10 @@ def matrix_to_quat(matrices: np.ndarray) -> np.ndarray:
     trace = m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2]
     candidates = np.stack(
         [
-            np.stack(
-                [1 + trace, m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]], 1
-            ),
-            np.stack(
-                [
-                    m[:, 2, 1] - m[:, 1, 2],
-                    1 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2],
-                    m[:, 0, 1] + m[:, 1, 0],
-                    m[:, 0, 2] + m[:, 2, 0],
-                ],
-                1,
-            ),
-            np.stack(
-                [
-                    m[:, 0, 2] - m[:, 2, 0],
-                    m[:, 0, 1] + m[:, 1, 0],
-                    1 - m[:, 0, 0] + m[:, 1, 1] - m[:, 2, 2],
-                    m[:, 1, 2] + m[:, 2, 1],
-                ],
-                1,
-            ),
-            np.stack(
-                [
-                    m[:, 1, 0] - m[:, 0, 1],
-                    m[:, 0, 2] + m[:, 2, 0],
-                    m[:, 1, 2] + m[:, 2, 1],
-                    1 - m[:, 0, 0] - m[:, 1, 1] + m[:, 2, 2],
-                ],
-                1,
-            ),
+            np.stack([1 + trace, m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]], 1),
+            np.stack([m[:, 2, 1] - m[:, 1, 2], 1 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2], m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0]], 1),
+            np.stack([m[:, 0, 2] - m[:, 2, 0], m[:, 0, 1] + m[:, 1, 0], 1 - m[:, 0, 0] + m[:, 1, 1] - m[:, 2, 2], m[:, 1, 2] + m[:, 2, 1]], 1),
+            np.stack([m[:, 1, 0] - m[:, 0, 1], m[:, 0, 2] + m[:, 2, 0], m[:, 1, 2] + m[:, 2, 1], 1 - m[:, 0, 0] - m[:, 1, 1] + m[:, 2, 2]], 1),
         ],
         axis=1,
     )  # [N, 4 choices, 4]
@@ -150,11 +124,7 @@ def apply_transform_to_vertices(vertices: np.ndarray, sh_degree: int, matrix) ->
     if m:
         f_rest = stack([f"f_rest_{i}" for i in range(3 * m)]).reshape(-1, 3, m).transpose(0, 2, 1)
     means, quats, log_scales, f_rest = bake_transform(
-        stack(("x", "y", "z")),
-        stack([f"rot_{i}" for i in range(4)]),
-        stack([f"scale_{i}" for i in range(3)]),
-        f_rest,
-        matrix,
+        stack(("x", "y", "z")), stack([f"rot_{i}" for i in range(4)]), stack([f"scale_{i}" for i in range(3)]), f_rest, matrix
     )
     out = vertices.copy()
     for i, name in enumerate(("x", "y", "z")):

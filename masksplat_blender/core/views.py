@@ -25,9 +25,7 @@ BLENDER_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: Blender look
 VIEWPORT_SENSOR = 72.0  # mm: the 36 mm default sensor at the viewport's zoom factor 2
 
 
-def viewport_projection(
-    lens: float, width: int, height: int, clip_start: float = 0.01, clip_end: float = 1000.0
-) -> np.ndarray:
+def viewport_projection(lens: float, width: int, height: int, clip_start: float = 0.01, clip_end: float = 1000.0) -> np.ndarray:
     """[4, 4] the perspective projection a viewport with `lens` (mm) draws a `width` x `height` region with."""
     if lens <= 0 or width <= 0 or height <= 0:
         raise ValueError(f"a viewport needs a positive lens and size, got lens {lens}, {width}x{height}")
@@ -54,12 +52,7 @@ def intrinsics_from_projection(projection, width: int, height: int) -> tuple[flo
     p = np.asarray(projection, dtype=np.float64)
     if p.shape != (4, 4) or p[3, 3] != 0.0 or p[3, 2] >= 0:
         raise ValueError("not a perspective projection (an orthographic view has no single eye point)")
-    return (
-        p[0, 0] * width / 2.0,
-        p[1, 1] * height / 2.0,
-        width * (1.0 - p[0, 2]) / 2.0,
-        height * (1.0 + p[1, 2]) / 2.0,
-    )
+    return p[0, 0] * width / 2.0, p[1, 1] * height / 2.0, width * (1.0 - p[0, 2]) / 2.0, height * (1.0 + p[1, 2]) / 2.0
 
 
 def fit_size(width: int, height: int, max_size: int = 0) -> tuple[int, int]:
@@ -70,9 +63,7 @@ def fit_size(width: int, height: int, max_size: int = 0) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def camera_from_view(
-    name: str, view_matrix, projection, width: int, height: int, max_size: int = 0
-) -> Camera:
+def camera_from_view(name: str, view_matrix, projection, width: int, height: int, max_size: int = 0) -> Camera:
     """The OpenCV camera that sees what a viewport region of `width` x `height` pixels shows.
 
     view_matrix: [4, 4] world to view (Blender's region_3d.view_matrix); projection: its
@@ -89,9 +80,7 @@ def camera_from_view(
                   fx=fx * sx, fy=fy * sy, cx=cx * sx, cy=cy * sy, width=out_w, height=out_h)  # fmt: skip
 
 
-def pick_splat(
-    means, view_projection, width: int, height: int, mouse, opacities=None, radius: float = 8.0
-) -> int:
+def pick_splat(means, view_projection, width: int, height: int, mouse, opacities=None, radius: float = 8.0) -> int:
     """Index of the splat under the mouse in a viewport region, or -1.
 
     view_projection: [4, 4] world to clip (region_3d.perspective_matrix); mouse: region

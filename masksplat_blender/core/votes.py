@@ -114,11 +114,7 @@ def fill_never_seen(means: np.ndarray, selected: np.ndarray, seen: np.ndarray, g
         g = max(grid >> level, 1)
         cells = np.minimum(((means - lo) / size * g).astype(np.int64), g - 1)
         flat = (cells[:, 0] * g + cells[:, 1]) * g + cells[:, 2]
-        sign = (
-            np.sign(np.bincount(flat[seen], weights=vote, minlength=g**3))
-            .astype(np.float32)
-            .reshape((g,) * 3)
-        )
+        sign = np.sign(np.bincount(flat[seen], weights=vote, minlength=g**3)).astype(np.float32).reshape((g,) * 3)
         labelled = (np.bincount(flat[seen], minlength=g**3) > 0).reshape((g,) * 3)
         need = flat[pending]
         _spread(sign, labelled, need, g if level == levels - 1 else steps)
@@ -153,9 +149,7 @@ def _spread(sign: np.ndarray, labelled: np.ndarray, need: np.ndarray, steps: int
         labelled |= new
 
 
-def centre_votes(
-    centres_px: np.ndarray, depths: np.ndarray, mask: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def centre_votes(centres_px: np.ndarray, depths: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The centre-in-mask baseline (what centre-based brush selection does): per Gaussian,
     (1 if its projected centre falls in the mask, 1 if it falls in the frame outside it).
     It ignores occlusion: a hidden Gaussian behind the object counts as the object."""

@@ -86,9 +86,7 @@ def stored_intrinsics(obj: bpy.types.Object) -> dict | None:
     return None
 
 
-def camera_object_from_camera(
-    cam: Camera, collection: bpy.types.Collection, name: str | None = None
-) -> bpy.types.Object:
+def camera_object_from_camera(cam: Camera, collection: bpy.types.Collection, name: str | None = None) -> bpy.types.Object:
     """A Blender camera that sees exactly what `cam` sees, remembering its own intrinsics.
 
     Horizontal sensor fit, a 36 mm sensor, the lens from fx, shift for the principal point;
@@ -273,11 +271,7 @@ def add_camera_for(obj: bpy.types.Object, scene: bpy.types.Scene, cam: Camera) -
     return camera_object_from_camera(cam, collection, name)
 
 
-def add_view_camera(
-    obj, scene, view_matrix, projection, width: int, height: int, max_size: int = 0
-) -> bpy.types.Object:
+def add_view_camera(obj, scene, view_matrix, projection, width: int, height: int, max_size: int = 0) -> bpy.types.Object:
     """A camera of a viewport view (Blender's view and perspective projection matrices of a
     `width` x `height` region, scaled to at most `max_size` pixels) for splat object `obj`."""
-    return add_camera_for(
-        obj, scene, camera_from_view("view", view_matrix, projection, width, height, max_size)
-    )
+    return add_camera_for(obj, scene, camera_from_view("view", view_matrix, projection, width, height, max_size))

@@ -20,9 +20,7 @@ MODIFIER_NAME = "MaskSplat Display"
 SHOW_LABELS = "Show Labels"
 SHOW_SELECTION = "Show Selection"
 LABEL_COLOUR = "ms_label_color"
-SHOWN_SELECTION = (
-    "ms_selected"  # float point attribute, 1 = selected (Geometry Nodes cannot read ".select_vert")
-)
+SHOWN_SELECTION = "ms_selected"  # float point attribute, 1 = selected (Geometry Nodes cannot read ".select_vert")
 POINT_SIZE = "Point Size"
 POINTS_ALONE = 1.5  # point radius in standard deviations when the points are the display
 POINTS_UNDER_SPLATS = 0.02  # under the Gaussian display: too small to see, still there to click
@@ -58,9 +56,7 @@ def _build_node_group() -> bpy.types.NodeTree:
     size.min_value = 0.0
     size.description = "Point radius in standard deviations of each splat"
     show_labels = tree.interface.new_socket(SHOW_LABELS, in_out="INPUT", socket_type="NodeSocketBool")
-    show_labels.description = (
-        "Colour each point by its label (the ms_label_color attribute) instead of its own colour"
-    )
+    show_labels.description = "Colour each point by its label (the ms_label_color attribute) instead of its own colour"
     show_selection = tree.interface.new_socket(SHOW_SELECTION, in_out="INPUT", socket_type="NodeSocketBool")
     show_selection.default_value = True
     show_selection.description = "Tint the selected points"
@@ -74,13 +70,7 @@ def _build_node_group() -> bpy.types.NodeTree:
     # Radius: exp(max(log-scale)) * Point Size.
     s0, s1, s2 = (_named_float(tree, f"scale_{i}", (-900, -200 - 120 * i)) for i in range(3))
     largest = _math(tree, "MAXIMUM", _math(tree, "MAXIMUM", s0, s1, (-700, -250)), s2, (-550, -300))
-    radius = _math(
-        tree,
-        "MULTIPLY",
-        _math(tree, "EXPONENT", largest, None, (-400, -300)),
-        group_in.outputs[1],
-        (-250, -300),
-    )
+    radius = _math(tree, "MULTIPLY", _math(tree, "EXPONENT", largest, None, (-400, -300)), group_in.outputs[1], (-250, -300))
 
     to_points = nodes.new("GeometryNodeMeshToPoints")
     to_points.location = (-100, 0)
@@ -116,10 +106,7 @@ def _build_node_group() -> bpy.types.NodeTree:
     store_colour.location = (100, 0)
     store_colour.inputs["Name"].default_value = "ms_color"
     links.new(to_points.outputs["Points"], store_colour.inputs["Geometry"])
-    links.new(
-        _selection_tint(tree, switch.outputs[0], group_in.outputs[SHOW_SELECTION]),
-        store_colour.inputs["Value"],
-    )
+    links.new(_selection_tint(tree, switch.outputs[0], group_in.outputs[SHOW_SELECTION]), store_colour.inputs["Value"])
 
     store_alpha = nodes.new("GeometryNodeStoreNamedAttribute")
     store_alpha.data_type = "FLOAT"
@@ -203,9 +190,7 @@ def _material() -> bpy.types.Material:
 
 
 def _current(tree) -> bool:
-    return tree is not None and all(
-        name in tree.interface.items_tree for name in (SHOW_LABELS, SHOW_SELECTION)
-    )
+    return tree is not None and all(name in tree.interface.items_tree for name in (SHOW_LABELS, SHOW_SELECTION))
 
 
 def display_node_group() -> bpy.types.NodeTree:
@@ -295,15 +280,14 @@ def display_inputs(obj: bpy.types.Object) -> dict:
     }  # fmt: skip
     m = (props.sh_degree + 1) ** 2 - 1
     if props.view_dependent and m:
-        out["f_rest"] = np.ascontiguousarray(
-            _columns(mesh, [f"f_rest_{i}" for i in range(3 * m)]).reshape(n, 3, m).transpose(0, 2, 1)
-        )
+        rest = _columns(mesh, [f"f_rest_{i}" for i in range(3 * m)])
+        out["f_rest"] = np.ascontiguousarray(rest.reshape(n, 3, m).transpose(0, 2, 1))
     shown = point_values(mesh, SHOWN_SELECTION) if props.show_selection else None
     if shown is not None and (shown > 0.5).any():
         out["selected"] = shown > 0.5
     label_colour = mesh.attributes.get(LABEL_COLOUR)
     if props.show_labels and label_colour is not None:
-        out["label_colours"] = np.empty(n * 3, dtype=np.float32)
-        label_colour.data.foreach_get("vector", out["label_colours"])
-        out["label_colours"] = out["label_colours"].reshape(n, 3)
+        values = np.empty(n * 3, dtype=np.float32)
+        label_colour.data.foreach_get("vector", values)
+        out["label_colours"] = values.reshape(n, 3)
     return out

@@ -72,11 +72,7 @@ def splat_object_for_export(context) -> bpy.types.Object | None:
 
 
 def export_splats(
-    obj: bpy.types.Object,
-    filepath: str,
-    apply_transform: bool = True,
-    which: str = "ALL",
-    label_property: bool = False,
+    obj: bpy.types.Object, filepath: str, apply_transform: bool = True, which: str = "ALL", label_property: bool = False
 ) -> ExportReport:
     """Write the object's Gaussians (all, or only the selected or unselected ones) to `filepath`,
     in the format its extension names (.ply, .compressed.ply, .spz).
@@ -124,9 +120,7 @@ def export_splats(
             else:
                 dtype = np.dtype(dtype.descr + [("ms_label", f"{layout['byte_order']}i4")])
                 columns["ms_label"] = labels
-        write_ply_columns(
-            filepath, dtype, columns, layout["byte_order"], layout.get("comments", []), keep=keep
-        )
+        write_ply_columns(filepath, dtype, columns, layout["byte_order"], layout.get("comments", []), keep=keep)
         count = len(labels) if labels is not None else len(obj.data.vertices)
     kept = count if keep is None else int(np.count_nonzero(keep))
     return ExportReport(f"Exported {kept:,} Gaussians to {Path(filepath).name}")
@@ -148,9 +142,7 @@ def import_cameras(
         raise ValueError(f"unknown up axis '{axes}'")
     base = Path(filepath.rstrip("/\\"))
     label = base.stem if base.suffix else base.name
-    collection = scene_cameras.named_collection(
-        context.scene, (target.name if target else label) + scene_cameras.CAMERA_COLLECTION_SUFFIX
-    )
+    collection = scene_cameras.named_collection(context.scene, (target.name if target else label) + scene_cameras.CAMERA_COLLECTION_SUFFIX)
     turn = Matrix(AXES_MATRICES[axes].tolist())
     for cam in cameras:
         cam_obj = scene_cameras.camera_object_from_camera(cam, collection)

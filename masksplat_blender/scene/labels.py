@@ -39,19 +39,13 @@ UNSEEN_COLOUR = (0.05, 0.05, 0.05)
 def ensure_label_set(obj: bpy.types.Object, count: int, names: list[str] | None = None) -> None:
     """Grow the label set to `count` ids (background first); existing labels are kept."""
     if count > MAX_LABELS + 1:
-        raise LabelError(
-            f"at most {MAX_LABELS} labels (plus background) are supported, {count - 1} were asked for"
-        )
+        raise LabelError(f"at most {MAX_LABELS} labels (plus background) are supported, {count - 1} were asked for")
     labels = obj.masksplat.labels
     colours = default_colours(max(count, len(labels)))
     while len(labels) < count:
         index = len(labels)
         item = labels.add()
-        item.name = (
-            names[index]
-            if names and index < len(names)
-            else ("Background" if index == 0 else f"Label {index}")
-        )
+        item.name = names[index] if names and index < len(names) else ("Background" if index == 0 else f"Label {index}")
         item.color = colours[index]
 
 
@@ -77,9 +71,7 @@ def splat_for_camera(context, cam_obj) -> bpy.types.Object | None:
 TRANSFERRED_KEY = "masksplat_transferred"  # image property: the map came from Transfer Labels
 
 
-def set_camera_label_map(
-    cam_obj: bpy.types.Object, ids: np.ndarray, transferred: bool = False
-) -> bpy.types.Image:
+def set_camera_label_map(cam_obj: bpy.types.Object, ids: np.ndarray, transferred: bool = False) -> bpy.types.Image:
     """Store label ids [H, W] (top row first) on the camera as a packed image; `transferred`
     marks maps made by Transfer Labels (painted and loaded ones are its sources)."""
     width, height, _, _ = camera_resolution(cam_obj, bpy.context.scene)
@@ -113,11 +105,7 @@ def load_source(image_path, labels_path, cam_obj, scene) -> tuple[np.ndarray | N
     image = None
     if image_path:
         pixels = read_image_file(image_path)
-        pixels = (
-            pixels[:, :, :3]
-            if pixels.ndim == 3 and pixels.shape[2] >= 3
-            else np.repeat(pixels.reshape(*pixels.shape[:2], -1)[:, :, :1], 3, axis=2)
-        )
+        pixels = pixels[:, :, :3] if pixels.ndim == 3 and pixels.shape[2] >= 3 else np.repeat(pixels.reshape(*pixels.shape[:2], -1)[:, :, :1], 3, axis=2)
         image = np.clip(pixels * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if labels_path:
         ids = read_label_file(labels_path)
@@ -126,21 +114,15 @@ def load_source(image_path, labels_path, cam_obj, scene) -> tuple[np.ndarray | N
     else:
         raise LabelError("the source has no labels: give a label file or paint labels on the source camera")
     if image is not None and image.shape[:2] != ids.shape:
-        raise LabelError(
-            f"the source labels are {ids.shape[1]}x{ids.shape[0]}, the source image {image.shape[1]}x{image.shape[0]}"
-        )
+        raise LabelError(f"the source labels are {ids.shape[1]}x{ids.shape[0]}, the source image {image.shape[1]}x{image.shape[0]}")
     if cam_obj is not None:
         width, height, _, _ = camera_resolution(cam_obj, scene)
         if ids.shape != (height, width):
-            raise LabelError(
-                f"the source labels are {ids.shape[1]}x{ids.shape[0]}, camera '{cam_obj.name}' is {width}x{height}"
-            )
+            raise LabelError(f"the source labels are {ids.shape[1]}x{ids.shape[0]}, camera '{cam_obj.name}' is {width}x{height}")
     if not ids.any():
         raise LabelError("the source labels are all background (0): paint at least one label")
     if int(ids.max()) > MAX_LABELS:
-        raise LabelError(
-            f"the source labels use label {int(ids.max())}; at most {MAX_LABELS} labels (plus background) are supported"
-        )
+        raise LabelError(f"the source labels use label {int(ids.max())}; at most {MAX_LABELS} labels (plus background) are supported")
     return image, ids
 
 
@@ -155,16 +137,12 @@ class LabelPlan:
     def __init__(self, obj, scene, num_labels: int | None = None):
         cams = labelled_cameras(obj, scene)
         if not cams:
-            raise LabelError(
-                f"no camera of '{obj.name}' has a label map yet: load, paint or transfer labels first"
-            )
+            raise LabelError(f"no camera of '{obj.name}' has a label map yet: load, paint or transfer labels first")
         maps = [camera_label_map(cam) for cam in cams]
         largest = max(int(m.max(initial=0)) for m in maps)
         self.num_labels = max(num_labels or len(obj.masksplat.labels), largest + 1, 2)
         if self.num_labels > MAX_LABELS + 1:
-            raise LabelError(
-                f"label maps use label {largest}, but at most {MAX_LABELS} labels (plus background) are supported"
-            )
+            raise LabelError(f"label maps use label {largest}, but at most {MAX_LABELS} labels (plus background) are supported")
         self.cameras = [camera_from_object(cam, scene) for cam in cams]
         for cam, ids in zip(self.cameras, maps, strict=True):
             check_label_map(cam.name, ids, self.num_labels, cam.width, cam.height)
@@ -174,9 +152,7 @@ class LabelPlan:
     def run(self, backend, progress=None, cancelled=None) -> np.ndarray:
         """Votes [N, K] over every labelled view in one backend request."""
         masks = [one_hot(ids, self.num_labels) for ids in self.maps]
-        return backend.votes(
-            self.arrays, self.cameras, masks, mode="labels", progress=progress, cancelled=cancelled
-        )[: self.count]
+        return backend.votes(self.arrays, self.cameras, masks, mode="labels", progress=progress, cancelled=cancelled)[: self.count]
 
     def apply(self, obj, scene, votes: np.ndarray) -> str:
         return label_summary(obj, store_label_votes(obj, votes), len(self.cameras))
@@ -220,9 +196,7 @@ class TransferPlan:
     def __init__(self, obj, scene, sources: list[dict], model: str, cache_dir: str = "", k: int = 5,
                  feature_size: int = 448, lift: bool = True):  # fmt: skip
         if not model:
-            raise LabelError(
-                "no feature model: set Preferences > Add-ons > MaskSplat > Feature Model (a DINOv2 folder or id)"
-            )
+            raise LabelError("no feature model: set Preferences > Add-ons > MaskSplat > Feature Model (a DINOv2 folder or id)")
         cams = scene_cameras(obj, scene)
         found = self._sources(obj, scene, cams, sources)
         source_objs = [cam for cam, _, _ in found if cam is not None]
@@ -234,20 +208,12 @@ class TransferPlan:
             raise LabelError(f"at most {MAX_LABELS} labels (plus background) are supported")
         self.arrays, self.sh = world_gaussians(obj), world_sh(obj)  # renders: the object alone
         self.count, self.lift_arrays = with_occluders(obj, scene)  # votes: other splats occlude
-        self.sources = [
-            (camera_from_object(cam, scene) if cam is not None else None, image, ids)
-            for cam, image, ids in found
-        ]
+        self.sources = [(camera_from_object(cam, scene) if cam is not None else None, image, ids) for cam, image, ids in found]
         self.targets = [camera_from_object(c, scene) for c in targets]
         self.target_names, self.source_names = [c.name for c in targets], [c.name for c in source_objs]
         absolute = bpy.path.abspath(model)
         self.model = absolute if Path(absolute).exists() else model
-        self.options = {
-            "num_labels": self.num_labels,
-            "cache_dir": cache_dir or None,
-            "k": k,
-            "feature_size": feature_size,
-        }
+        self.options = {"num_labels": self.num_labels, "cache_dir": cache_dir or None, "k": k, "feature_size": feature_size}
         self.lift = lift
 
     @staticmethod
@@ -256,9 +222,7 @@ class TransferPlan:
         if not sources:
             painted = [c for c in cams if has_own_labels(c)]
             if not painted:
-                raise LabelError(
-                    "paint or load labels on a camera first, or give a source image and its labels"
-                )
+                raise LabelError("paint or load labels on a camera first, or give a source image and its labels")
             return [(c, None, load_source(None, None, c, scene)[1]) for c in painted]
         found = []
         for item in sources:
@@ -267,22 +231,13 @@ class TransferPlan:
                 cam_obj = next((c for c in cams if c.name == item["camera"]), None)
                 if cam_obj is None:
                     raise LabelError(f"'{obj.name}' has no camera named '{item['camera']}'")
-            found.append(
-                (
-                    cam_obj,
-                    *load_source(
-                        _abspath(item.get("image", "")), _abspath(item.get("labels", "")), cam_obj, scene
-                    ),
-                )
-            )
+            found.append((cam_obj, *load_source(_abspath(item.get("image", "")), _abspath(item.get("labels", "")), cam_obj, scene)))
         return found
 
     def run(self, backend, progress=None, cancelled=None) -> tuple[list[np.ndarray], np.ndarray | None]:
         """(a label map per target camera, votes [N, K] of the object or None without `lift`)."""
         to_render = [cam for cam, image, _ in self.sources if image is None]
-        renders = iter(
-            backend.renders(self.arrays, self.sh, to_render, cancelled=cancelled) if to_render else []
-        )
+        renders = iter(backend.renders(self.arrays, self.sh, to_render, cancelled=cancelled) if to_render else [])
         sources = [(image if image is not None else next(renders), ids) for _, image, ids in self.sources]
         total = len(self.targets) * (2 if self.lift else 1)
 
@@ -293,21 +248,10 @@ class TransferPlan:
                                 cancelled=cancelled, **self.options)  # fmt: skip
         if not self.lift:
             return maps, None
-        known = [
-            (cam, ids) for cam, _, ids in self.sources if cam is not None
-        ]  # the sources' own labels, as given
+        known = [(cam, ids) for cam, _, ids in self.sources if cam is not None]  # the sources' own labels, as given
         cams = list(self.targets) + [cam for cam, _ in known]
-        masks = [one_hot(m, self.num_labels) for m in maps] + [
-            one_hot(ids, self.num_labels) for _, ids in known
-        ]
-        votes = backend.votes(
-            self.lift_arrays,
-            cams,
-            masks,
-            mode="labels",
-            progress=from_step(len(self.targets)),
-            cancelled=cancelled,
-        )
+        masks = [one_hot(m, self.num_labels) for m in maps] + [one_hot(ids, self.num_labels) for _, ids in known]
+        votes = backend.votes(self.lift_arrays, cams, masks, mode="labels", progress=from_step(len(self.targets)), cancelled=cancelled)
         return maps, votes[: self.count]
 
     def apply(self, obj, scene, result) -> str:
@@ -316,9 +260,7 @@ class TransferPlan:
         ensure_label_set(obj, self.num_labels)
         for name, ids in zip(self.target_names, maps, strict=True):
             set_camera_label_map(by_name[name], ids, transferred=True)
-        for (_, _, ids), name in zip(
-            [s for s in self.sources if s[0] is not None], self.source_names, strict=True
-        ):
+        for (_, _, ids), name in zip([s for s in self.sources if s[0] is not None], self.source_names, strict=True):
             set_camera_label_map(by_name[name], ids)  # the labels that were lifted for it
         message = f"Transferred labels from {len(self.sources)} source(s) to {len(maps)} cameras"
         if votes is not None:
@@ -336,9 +278,7 @@ def store_label_votes(obj: bpy.types.Object, votes: np.ndarray) -> np.ndarray:
         if int(name[len(VOTE_PREFIX) :]) >= votes.shape[1]:
             mesh.attributes.remove(mesh.attributes[name])
     for k in range(votes.shape[1]):
-        attribute = mesh.attributes.get(f"{VOTE_PREFIX}{k}") or mesh.attributes.new(
-            f"{VOTE_PREFIX}{k}", "FLOAT", "POINT"
-        )
+        attribute = mesh.attributes.get(f"{VOTE_PREFIX}{k}") or mesh.attributes.new(f"{VOTE_PREFIX}{k}", "FLOAT", "POINT")
         attribute.data.foreach_set("value", np.ascontiguousarray(votes[:, k]))
     labels = argmax_labels(votes)
     attribute = mesh.attributes.get(LABEL_ATTRIBUTE) or mesh.attributes.new(LABEL_ATTRIBUTE, "INT", "POINT")
@@ -359,10 +299,7 @@ def stored_labels(obj) -> np.ndarray:
 
 def stored_label_votes(obj) -> np.ndarray:
     """float32 [N, K] votes from the `ms_vote_<k>` attributes."""
-    names = sorted(
-        (a.name for a in obj.data.attributes if a.name.startswith(VOTE_PREFIX)),
-        key=lambda n: int(n[len(VOTE_PREFIX) :]),
-    )
+    names = sorted((a.name for a in obj.data.attributes if a.name.startswith(VOTE_PREFIX)), key=lambda n: int(n[len(VOTE_PREFIX) :]))
     votes = np.empty((len(obj.data.vertices), len(names)), dtype=np.float32)
     for k, name in enumerate(names):
         column = np.empty(len(obj.data.vertices), dtype=np.float32)
@@ -388,16 +325,12 @@ def refresh_label_display(obj: bpy.types.Object) -> None:
     when "Colour by Label" is on (one array write, no per-vertex Python)."""
     show = obj.masksplat.show_labels and has_labels(obj)
     if show:
-        colours = np.array(
-            [tuple(item.color) for item in obj.masksplat.labels] or [(0.5, 0.5, 0.5)], dtype=np.float32
-        )
+        colours = np.array([tuple(item.color) for item in obj.masksplat.labels] or [(0.5, 0.5, 0.5)], dtype=np.float32)
         labels = stored_labels(obj)
         table = np.vstack([colours, np.array(UNSEEN_COLOUR, dtype=np.float32)])  # -1 indexes the last row
         per_point = table[np.where(labels < len(colours), labels, -1)]
         mesh = obj.data
-        attribute = mesh.attributes.get(LABEL_COLOUR) or mesh.attributes.new(
-            LABEL_COLOUR, "FLOAT_VECTOR", "POINT"
-        )
+        attribute = mesh.attributes.get(LABEL_COLOUR) or mesh.attributes.new(LABEL_COLOUR, "FLOAT_VECTOR", "POINT")
         attribute.data.foreach_set("vector", np.ascontiguousarray(per_point).ravel())
         mesh.update()
     set_show_labels(obj, show)

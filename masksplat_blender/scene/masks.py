@@ -34,9 +34,7 @@ def load_mask_file(path) -> np.ndarray:
     return mask_from_pixels(read_image_file(path))
 
 
-def set_camera_mask(
-    cam_obj: bpy.types.Object, mask: np.ndarray, ignore: np.ndarray | None = None
-) -> bpy.types.Image:
+def set_camera_mask(cam_obj: bpy.types.Object, mask: np.ndarray, ignore: np.ndarray | None = None) -> bpy.types.Image:
     """Store `mask` ([H, W] in [0, 1]) and optional `ignore` ([H, W] bool) on the camera."""
     width, height, _, _ = camera_resolution(cam_obj, bpy.context.scene)
     check_mask_size(cam_obj.name, mask, width, height)
@@ -45,9 +43,7 @@ def set_camera_mask(
     return image
 
 
-def store_camera_image(
-    cam_obj, prop: str, prefix: str, red: np.ndarray, blue: np.ndarray | None = None
-) -> bpy.types.Image:
+def store_camera_image(cam_obj, prop: str, prefix: str, red: np.ndarray, blue: np.ndarray | None = None) -> bpy.types.Image:
     """Write [H, W] channels (top row first) into the camera's packed, non-colour image
     `cam_obj.masksplat.<prop>`, made anew when missing or of another size."""
     height, width = red.shape

@@ -35,9 +35,7 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
     """Per-object state: what export needs to write the file back, and camera intrinsics."""
 
     is_splat: BoolProperty(name="Splat Object", default=False, options={"HIDDEN"})
-    source_path: StringProperty(
-        name="Source File", subtype="FILE_PATH", description="The file this splat was read from"
-    )
+    source_path: StringProperty(name="Source File", subtype="FILE_PATH", description="The file this splat was read from")
     layout_json: StringProperty(
         name="PLY Layout",
         options={"HIDDEN"},
@@ -86,9 +84,7 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
         name="Labels",
         description="The label set: label 0 is background, then up to 32 named labels (parts, affordances)",
     )
-    active_label: IntProperty(
-        name="Active Label", default=0, min=0, description="The label painting and selecting use"
-    )
+    active_label: IntProperty(name="Active Label", default=0, min=0, description="The label painting and selecting use")
     show_labels: BoolProperty(
         name="Colour by Label",
         description="Show each Gaussian in its label's colour instead of its own (after Compute Labels)",
@@ -124,22 +120,16 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
         default=False,
         update=lambda self, context: _redraw_views(context),
     )
-    prune_report: StringProperty(
-        name="Prune Report", options={"HIDDEN"}, description="The last Prune Splats quality report (JSON)"
-    )
+    prune_report: StringProperty(name="Prune Report", options={"HIDDEN"}, description="The last Prune Splats quality report (JSON)")
     # Camera objects: the mask painted or loaded for them, and the OpenCV intrinsics they were made from.
-    mask: PointerProperty(
-        name="Mask", type=bpy.types.Image, description="This camera's mask (red: object, blue: ignore)"
-    )
+    mask: PointerProperty(name="Mask", type=bpy.types.Image, description="This camera's mask (red: object, blue: ignore)")
     label_map: PointerProperty(
         name="Label Map",
         type=bpy.types.Image,
         description="This camera's label ids per pixel (0 = background), painted, loaded or transferred",
     )
     is_camera: BoolProperty(name="MaskSplat Camera", default=False, options={"HIDDEN"})
-    image_name: StringProperty(
-        name="Image Name", description="Image file this camera saw, as named in the camera file"
-    )
+    image_name: StringProperty(name="Image Name", description="Image file this camera saw, as named in the camera file")
     width: IntProperty(name="Width", min=1, default=1920)
     height: IntProperty(name="Height", min=1, default=1080)
     fx: FloatProperty(name="fx", min=0.0, default=1000.0)

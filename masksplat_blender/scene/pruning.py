@@ -48,9 +48,7 @@ class PrunePlan:
         if orbit_views > 0:
             self.cameras += _orbit(obj, orbit_views, orbit_size, self.arrays)
         if not self.cameras:
-            raise PruneError(
-                f"'{obj.name}' has no cameras to prune for: import its cameras or add orbit views"
-            )
+            raise PruneError(f"'{obj.name}' has no cameras to prune for: import its cameras or add orbit views")
         self.held_out = list(held_out)
         layout = json.loads(obj.masksplat.layout_json)
         self.itemsize = int(np.dtype([(n, np.dtype(c)) for n, c in layout["fields"]]).itemsize)
@@ -60,9 +58,7 @@ class PrunePlan:
         """(which Gaussians to remove [N] bool, the quality report of removing them)."""
         n = len(self.arrays["means"])
         ones = [np.full((c.height, c.width), 255, np.uint8) for c in self.cameras]
-        contribution = backend.votes(self.arrays, self.cameras, ones, mode="labels", cancelled=cancelled)[
-            :, 0
-        ]
+        contribution = backend.votes(self.arrays, self.cameras, ones, mode="labels", cancelled=cancelled)[:, 0]
         if progress:
             progress(1, 3)
         never = never_contributes(self.arrays["opacity_logits"], self.arrays["log_scales"])
@@ -78,23 +74,14 @@ class PrunePlan:
             if remove.all():
                 raise PruneError("this criterion would remove every Gaussian")
             keep = ~remove
-            after = backend.renders(
-                {k: v[keep] for k, v in self.arrays.items()}, self.sh[keep], views, cancelled=cancelled
-            )
+            after = backend.renders({k: v[keep] for k, v in self.arrays.items()}, self.sh[keep], views, cancelled=cancelled)
             rows = compare_views([c.name for c in views], before, after, used)
             report = QualityReport(n, int(remove.sum()), int(never.sum()), rows,
                                    self.header + n * self.itemsize, self.header + int(keep.sum()) * self.itemsize,
                                    self.criterion)  # fmt: skip
             if self.kind == "fraction":
-                report.criterion = f"fraction:{value:g}" + (
-                    f" (min PSNR {self.min_psnr:g} dB)" if self.min_psnr else ""
-                )
-            if (
-                self.kind != "fraction"
-                or not self.min_psnr
-                or report.mean_psnr >= self.min_psnr
-                or value < 1e-4
-            ):
+                report.criterion = f"fraction:{value:g}" + (f" (min PSNR {self.min_psnr:g} dB)" if self.min_psnr else "")
+            if self.kind != "fraction" or not self.min_psnr or report.mean_psnr >= self.min_psnr or value < 1e-4:
                 break
             value /= 2.0  # the quality floor is not met: remove half as many
         if progress:

@@ -103,9 +103,7 @@ def with_occluders(obj: bpy.types.Object, scene: bpy.types.Scene) -> tuple[int, 
     """(the object's Gaussian count, its world-space arrays followed by every occluder's):
     votes for the first `count` rows belong to the object."""
     target = world_gaussians(obj)
-    return len(target["means"]), stack_gaussians(
-        [target, *(world_gaussians(o) for o in occluders(obj, scene))]
-    )
+    return len(target["means"]), stack_gaussians([target, *(world_gaussians(o) for o in occluders(obj, scene))])
 
 
 def scene_cameras(obj: bpy.types.Object, scene: bpy.types.Scene) -> list[bpy.types.Object]:
@@ -116,11 +114,7 @@ def scene_cameras(obj: bpy.types.Object, scene: bpy.types.Scene) -> list[bpy.typ
 
 
 def masked_cameras(obj, scene) -> list[tuple[bpy.types.Object, Camera]]:
-    return [
-        (cam, camera_from_object(cam, scene))
-        for cam in scene_cameras(obj, scene)
-        if cam.masksplat.mask is not None
-    ]
+    return [(cam, camera_from_object(cam, scene)) for cam in scene_cameras(obj, scene) if cam.masksplat.mask is not None]
 
 
 def occluders(obj: bpy.types.Object, scene: bpy.types.Scene) -> list[bpy.types.Object]:
@@ -204,20 +198,14 @@ def store_votes(obj: bpy.types.Object, votes: np.ndarray) -> None:
 
 
 def has_votes(obj) -> bool:
-    return (
-        obj is not None
-        and obj.type == "MESH"
-        and all(name in obj.data.attributes for name in VOTE_ATTRIBUTES)
-    )
+    return obj is not None and obj.type == "MESH" and all(name in obj.data.attributes for name in VOTE_ATTRIBUTES)
 
 
 def stored_votes(obj) -> tuple[np.ndarray, np.ndarray]:
     return _float_attribute(obj, "ms_fg"), _float_attribute(obj, "ms_bg")
 
 
-def apply_selection(
-    obj: bpy.types.Object, beta: float | None = None, bias: float | None = None, fill: bool | None = None
-):
+def apply_selection(obj: bpy.types.Object, beta: float | None = None, bias: float | None = None, fill: bool | None = None):
     """Select the Gaussians the stored votes choose (instant: no backend)."""
     fg, bg = stored_votes(obj)
     beta = obj.masksplat.beta if beta is None else beta
@@ -263,15 +251,11 @@ def set_vertex_selection(obj, selected: np.ndarray) -> None:
     selected = np.ascontiguousarray(selected, dtype=bool)
     mesh = obj.data
     if len(selected) != len(mesh.vertices):
-        raise ValueError(
-            f"a selection of {len(selected)} for '{obj.name}' with {len(mesh.vertices):,} Gaussians"
-        )
+        raise ValueError(f"a selection of {len(selected)} for '{obj.name}' with {len(mesh.vertices):,} Gaussians")
     if obj.mode == "EDIT":
         _set_edit_selection(mesh, selected)
         return
-    attribute = mesh.attributes.get(SELECT_ATTRIBUTE) or mesh.attributes.new(
-        SELECT_ATTRIBUTE, "BOOLEAN", "POINT"
-    )
+    attribute = mesh.attributes.get(SELECT_ATTRIBUTE) or mesh.attributes.new(SELECT_ATTRIBUTE, "BOOLEAN", "POINT")
     attribute.data.foreach_set("value", selected)
     _write_shown(mesh, selected)
     mesh.update()
@@ -304,9 +288,7 @@ def sync_shown_selection(obj) -> bool:
     attribute = obj.data.attributes.get(SHOWN_SELECTION)
     if attribute is not None:
         attribute.data.foreach_get("value", shown)
-    if (attribute is None and not selected.any()) or (
-        attribute is not None and np.array_equal(shown > 0.5, selected)
-    ):
+    if (attribute is None and not selected.any()) or (attribute is not None and np.array_equal(shown > 0.5, selected)):
         return False
     _write_shown(obj.data, selected)
     obj.data.update()

@@ -30,10 +30,7 @@ BLENDER_ATTRIBUTES = {
     "position", "material_index", "sharp_face", "sharp_edge", "crease_vert", "crease_edge",
     "bevel_weight_vert", "bevel_weight_edge", "custom_normal", "uv_seam", "normal",
 }  # fmt: skip
-OWN_PREFIX, OWN_KEPT = (
-    "ms_",
-    ("ms_label",),
-)  # MaskSplat writes ms_* (votes, labels); ms_label round-trips on purpose
+OWN_PREFIX, OWN_KEPT = "ms_", ("ms_label",)  # MaskSplat writes ms_* (votes, labels); ms_label round-trips on purpose
 
 # Import-time turns from a file's up axis to Blender's Z up (object rotations, not data
 # changes): export undoes them, so only what the user did in Blender is baked.
@@ -144,9 +141,7 @@ def create_splat_object(
                 if field == POSITION_FIELDS[-1]:
                     mesh.attributes["position"].data.foreach_set("vector", positions.ravel())
                 continue
-            attribute = _new_attribute(
-                mesh, attribute_name(layout, field), field, _attribute_type(column.dtype)
-            )
+            attribute = _new_attribute(mesh, attribute_name(layout, field), field, _attribute_type(column.dtype))
             attribute.data.foreach_set("value", _to_attribute_values(column))
         del positions
         mesh.update()
@@ -174,28 +169,19 @@ def _new_attribute(mesh, name: str, field: str, data_type: str):
     if attribute is None or attribute.name != name:
         if attribute is not None:
             mesh.attributes.remove(attribute)
-        raise SplatObjectError(
-            f"PLY property '{field}' cannot be stored as a Blender attribute named '{name}'"
-        )
+        raise SplatObjectError(f"PLY property '{field}' cannot be stored as a Blender attribute named '{name}'")
     return attribute
 
 
 def is_splat_object(obj: bpy.types.Object | None) -> bool:
-    return (
-        obj is not None
-        and obj.type == "MESH"
-        and bool(obj.masksplat.is_splat)
-        and bool(obj.masksplat.layout_json)
-    )
+    return obj is not None and obj.type == "MESH" and bool(obj.masksplat.is_splat) and bool(obj.masksplat.layout_json)
 
 
 def splat_columns_from_object(obj: bpy.types.Object) -> tuple[np.dtype, dict[str, np.ndarray], dict]:
     """(file dtype, {property: values in that dtype}, layout) of the object's Gaussians:
     one raw `foreach_get` per property, no per-vertex Python."""
     if not is_splat_object(obj):
-        raise SplatObjectError(
-            f"'{obj.name}' is not a MaskSplat splat object (import one with File > Import)"
-        )
+        raise SplatObjectError(f"'{obj.name}' is not a MaskSplat splat object (import one with File > Import)")
     layout = json.loads(obj.masksplat.layout_json)
     dtype = np.dtype([(name, np.dtype(code)) for name, code in layout["fields"]])
     mesh = obj.data
@@ -211,9 +197,7 @@ def splat_columns_from_object(obj: bpy.types.Object) -> tuple[np.dtype, dict[str
             continue
         attribute = mesh.attributes.get(attribute_name(layout, field))
         if attribute is None:
-            raise SplatObjectError(
-                f"'{obj.name}' lost its '{field}' attribute; it cannot be written as a splat file"
-            )
+            raise SplatObjectError(f"'{obj.name}' lost its '{field}' attribute; it cannot be written as a splat file")
         values = np.empty(n, dtype=np.float32 if attribute.data_type == "FLOAT" else np.int32)
         attribute.data.foreach_get("value", values)
         columns[field] = _from_attribute_values(values, dtype.fields[field][0])
@@ -285,9 +269,7 @@ def keep_vertices(obj: bpy.types.Object, keep: np.ndarray) -> None:
             continue
         layout = _ATTRIBUTE_LAYOUT.get(attribute.data_type)
         if layout is None:
-            raise SplatObjectError(
-                f"attribute '{attribute.name}' has type {attribute.data_type}, which MaskSplat cannot carry over"
-            )
+            raise SplatObjectError(f"attribute '{attribute.name}' has type {attribute.data_type}, which MaskSplat cannot carry over")
         prop, dtype, width = layout
         values = np.empty(n * width, dtype=dtype)
         attribute.data.foreach_get(prop, values)

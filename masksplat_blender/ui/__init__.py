@@ -20,19 +20,7 @@ from . import (
 )
 
 # Registered in this order, unregistered in reverse.
-MODULES = (
-    properties,
-    preferences,
-    backend_ops,
-    io_ops,
-    selection_ops,
-    label_ops,
-    preview_ops,
-    paint,
-    prune_ops,
-    splat_display,
-    panels,
-)
+MODULES = (properties, preferences, backend_ops, io_ops, selection_ops, label_ops, preview_ops, paint, prune_ops, splat_display, panels)
 
 
 def register() -> None:

@@ -51,17 +51,12 @@ class MASKSPLAT_OT_install_backend(bpy.types.Operator):
 
     flavour: EnumProperty(
         name="Build",
-        items=(
-            ("cpu", "CPU", "PyTorch for the CPU (smaller download)"),
-            ("cuda", "CUDA", "PyTorch with CUDA and gsplat, for NVIDIA GPUs"),
-        ),
+        items=(("cpu", "CPU", "PyTorch for the CPU (smaller download)"), ("cuda", "CUDA", "PyTorch with CUDA and gsplat, for NVIDIA GPUs")),
         default="cpu",
     )
 
     def _install(self, progress=None) -> client.InstallResult:
-        return client.install_backend_venv(
-            managed_venv(), self.flavour, progress, allow_network=bpy.app.online_access
-        )
+        return client.install_backend_venv(managed_venv(), self.flavour, progress, allow_network=bpy.app.online_access)
 
     def invoke(self, context, event):
         if not network_allowed(self, "install the backend"):
@@ -108,23 +103,14 @@ class MASKSPLAT_OT_install_backend(bpy.types.Operator):
         client.shutdown_client()
         for warning in result.warnings:
             self.report({"WARNING"}, warning)
-        self.report(
-            {"INFO"},
-            f"MaskSplat backend installed: {result.python}" + "".join(f"; {n}" for n in result.notes),
-        )
+        self.report({"INFO"}, f"MaskSplat backend installed: {result.python}" + "".join(f"; {n}" for n in result.notes))
         return {"FINISHED"}
 
 
 def describe_backend(python: str, how: str, info: dict) -> str:
     """One line: which Python, torch and the CUDA it was built for, the device, gsplat's state."""
     torch = f"torch {info.get('torch')}" if info.get("torch") else "no torch"
-    built = (
-        f" (CUDA {info['torch_cuda']})"
-        if info.get("torch_cuda")
-        else " (CPU build)"
-        if info.get("torch")
-        else ""
-    )
+    built = f" (CUDA {info['torch_cuda']})" if info.get("torch_cuda") else " (CPU build)" if info.get("torch") else ""
     device = "a CUDA device" if info.get("cuda") else "no CUDA device"
     if not info.get("gsplat"):
         gsplat = "no gsplat"
@@ -169,9 +155,7 @@ class MASKSPLAT_OT_download_model(bpy.types.Operator):
             return {"CANCELLED"}
         try:
             python, _ = backend_python(context)
-            client.download_model(
-                python, self.model_id, bpy.path.abspath(self.folder), allow_network=bpy.app.online_access
-            )
+            client.download_model(python, self.model_id, bpy.path.abspath(self.folder), allow_network=bpy.app.online_access)
         except (client.BackendError, OSError, ValueError) as err:
             return report_error(self, err)
         prefs = get_preferences(context)

@@ -14,11 +14,7 @@ from .reports import report_error
 
 AXES_ITEMS = (
     ("FILE", "As in File", "Keep the file's coordinates"),
-    (
-        "NEG_Y_UP",
-        "-Y Up to Z Up",
-        "COLMAP / OpenCV captures (y points down): turn so -Y becomes Blender's up",
-    ),
+    ("NEG_Y_UP", "-Y Up to Z Up", "COLMAP / OpenCV captures (y points down): turn so -Y becomes Blender's up"),
     ("Y_UP", "Y Up to Z Up", "OpenGL / nerfstudio captures: turn so +Y becomes Blender's up"),
 )
 WRITABLE = [fmt for fmt in SPLAT_FORMATS if fmt.writable]
@@ -43,9 +39,7 @@ class MASKSPLAT_OT_import_splats(bpy.types.Operator, ImportHelper):
 
     def execute(self, context):
         try:
-            obj, report = scene_io.import_splats(
-                context, self.filepath, drop_invalid=self.drop_invalid, axes=self.axes
-            )
+            obj, report = scene_io.import_splats(context, self.filepath, drop_invalid=self.drop_invalid, axes=self.axes)
         except (OSError, ValueError) as err:
             return report_error(self, err)
         for line in report.warnings:
@@ -62,9 +56,7 @@ class MASKSPLAT_OT_export_splats(bpy.types.Operator, ExportHelper):
     bl_options = {"REGISTER"}
 
     filename_ext = ".ply"
-    filter_glob: StringProperty(
-        default=";".join(f"*{fmt.suffixes[0]}" for fmt in WRITABLE), options={"HIDDEN"}
-    )
+    filter_glob: StringProperty(default=";".join(f"*{fmt.suffixes[0]}" for fmt in WRITABLE), options={"HIDDEN"})
     file_format: EnumProperty(
         name="Format",
         items=EXPORT_FORMAT_ITEMS,
@@ -99,11 +91,7 @@ class MASKSPLAT_OT_export_splats(bpy.types.Operator, ExportHelper):
     def invoke(self, context, event):
         if not self.filepath:
             base = bpy.path.abspath("//")[:-1] if bpy.data.filepath else ""
-            stem = (
-                Path(bpy.data.filepath).stem
-                if bpy.data.filepath
-                else scene_io.splat_object_for_export(context).name
-            )
+            stem = Path(bpy.data.filepath).stem if bpy.data.filepath else scene_io.splat_object_for_export(context).name
             self.filepath = export_file_name(str(Path(base) / stem) if base else stem, self.file_format)
         return super().invoke(context, event)
 
@@ -117,11 +105,7 @@ class MASKSPLAT_OT_export_splats(bpy.types.Operator, ExportHelper):
         obj = scene_io.splat_object_for_export(context)
         try:
             report = scene_io.export_splats(
-                obj,
-                self.filepath,
-                apply_transform=self.apply_transform,
-                which=self.gaussians,
-                label_property=self.label_property,
+                obj, self.filepath, apply_transform=self.apply_transform, which=self.gaussians, label_property=self.label_property
             )
         except (OSError, ValueError) as err:
             return report_error(self, err)
@@ -174,9 +158,7 @@ class MASKSPLAT_OT_assign_cameras(bpy.types.Operator):
     bl_label = "Assign Camera Collection"
     bl_options = {"REGISTER", "UNDO"}
 
-    collection: StringProperty(
-        name="Collection", description="Camera collection name (default: the active one)"
-    )
+    collection: StringProperty(name="Collection", description="Camera collection name (default: the active one)")
 
     def execute(self, context):
         try:
@@ -189,9 +171,7 @@ class MASKSPLAT_OT_assign_cameras(bpy.types.Operator):
 
 
 def menu_import(self, context):
-    self.layout.operator(
-        MASKSPLAT_OT_import_splats.bl_idname, text="Gaussian Splats (.ply, .spz, .sog, .splat)"
-    )
+    self.layout.operator(MASKSPLAT_OT_import_splats.bl_idname, text="Gaussian Splats (.ply, .spz, .sog, .splat)")
     self.layout.operator(MASKSPLAT_OT_import_cameras.bl_idname, text="Splat Cameras (.json, COLMAP)")
 
 

@@ -85,16 +85,11 @@ class MASKSPLAT_OT_select_label(SplatOperator, bpy.types.Operator):
     bl_idname = "masksplat.select_label"
     bl_label = "Select Label"
 
-    label: IntProperty(
-        name="Label", default=-1, min=-1, max=MAX_LABELS, description="Label id (-1: the active label)"
-    )
+    label: IntProperty(name="Label", default=-1, min=-1, max=MAX_LABELS, description="Label id (-1: the active label)")
     action: EnumProperty(
         name="Action",
-        items=(
-            ("SET", "Select", "Select only this label"),
-            ("ADD", "Add", "Add this label to the selection"),
-            ("REMOVE", "Remove", "Take this label out of the selection"),
-        ),  # fmt: skip
+        items=(("SET", "Select", "Select only this label"), ("ADD", "Add", "Add this label to the selection"),
+               ("REMOVE", "Remove", "Take this label out of the selection")),  # fmt: skip
         default="SET",
     )
 
@@ -134,36 +129,16 @@ class MASKSPLAT_OT_transfer_labels(PlanWork, bpy.types.Operator):
         name="Sources", options={"HIDDEN"},
         description='Several sources for scripts: a JSON list of {"image", "labels", "camera"} (overrides the three above)',
     )  # fmt: skip
-    model: StringProperty(
-        name="Model", description="DINOv2 model folder or id in the local cache (empty: the preferences)"
-    )
-    cache_dir: StringProperty(
-        name="Model Cache",
-        subtype="DIR_PATH",
-        description="Hugging Face cache folder (empty: the preferences)",
-    )
-    k: IntProperty(
-        name="Neighbours",
-        default=5,
-        min=1,
-        max=64,
-        description="Source patches each target patch asks for its label",
-    )
+    model: StringProperty(name="Model", description="DINOv2 model folder or id in the local cache (empty: the preferences)")
+    cache_dir: StringProperty(name="Model Cache", subtype="DIR_PATH", description="Hugging Face cache folder (empty: the preferences)")
+    k: IntProperty(name="Neighbours", default=5, min=1, max=64, description="Source patches each target patch asks for its label")
     feature_size: IntProperty(name="Feature Size", default=448, min=14, max=1792, step=14,
                               description="Images are resized to this square (a multiple of 14) for DINOv2; the paper uses 896")  # fmt: skip
-    lift: BoolProperty(
-        name="Lift to Gaussians",
-        default=True,
-        description="Compute the labels of the Gaussians after the transfer",
-    )
+    lift: BoolProperty(name="Lift to Gaussians", default=True, description="Compute the labels of the Gaussians after the transfer")
 
     def invoke(self, context, event):
         """A dialog first (model, source, neighbours); then it runs in the background."""
-        return (
-            context.window_manager.invoke_props_dialog(self, width=420)
-            if interactive(context)
-            else self.execute(context)
-        )
+        return context.window_manager.invoke_props_dialog(self, width=420) if interactive(context) else self.execute(context)
 
     def draw(self, context):
         layout = self.layout
@@ -190,9 +165,7 @@ class MASKSPLAT_OT_transfer_labels(PlanWork, bpy.types.Operator):
         prefs = get_preferences(context)
         model = self.model or (prefs.feature_model if prefs else "")
         cache_dir = self.cache_dir or (prefs.feature_cache if prefs else "")
-        return scene_labels.TransferPlan(
-            obj, context.scene, self._source_list(), model, cache_dir, self.k, self.feature_size, self.lift
-        )
+        return scene_labels.TransferPlan(obj, context.scene, self._source_list(), model, cache_dir, self.k, self.feature_size, self.lift)
 
 
 CLASSES = (

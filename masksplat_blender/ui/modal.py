@@ -55,14 +55,7 @@ class BackgroundWork:
     def _start(self, context):
         if not self.prepare(context):
             return {"CANCELLED"}
-        self._state = {
-            "result": None,
-            "error": None,
-            "done": 0,
-            "total": 1,
-            "cancel": False,
-            "finished": False,
-        }
+        self._state = {"result": None, "error": None, "done": 0, "total": 1, "cancel": False, "finished": False}
         state = self._state
 
         def progress(done, total):

@@ -86,19 +86,11 @@ def _draw_overlay(op, context):
         image_shader = gpu.shader.from_builtin("IMAGE")
         xs, ys = [p[0] for p in frame], [p[1] for p in frame]
         quad = ((min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys)))
-        batch = batch_for_shader(
-            image_shader, "TRI_FAN", {"pos": quad, "texCoord": ((0, 0), (1, 0), (1, 1), (0, 1))}
-        )
+        batch = batch_for_shader(image_shader, "TRI_FAN", {"pos": quad, "texCoord": ((0, 0), (1, 0), (1, 1), (0, 1))})
         image_shader.uniform_sampler("image", op.texture)
         batch.draw(image_shader)
-    circle = [
-        (op.mouse[0] + op.radius * np.cos(a), op.mouse[1] + op.radius * np.sin(a))
-        for a in np.linspace(0, 2 * np.pi, 48)
-    ]
-    shader.uniform_float(
-        "color",
-        {OBJECT: (1, 0.3, 0.2, 0.9), ERASE: (1, 1, 1, 0.9), IGNORE: (0.3, 0.5, 1, 0.9)}[op.current_mode],
-    )
+    circle = [(op.mouse[0] + op.radius * np.cos(a), op.mouse[1] + op.radius * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 48)]
+    shader.uniform_float("color", {OBJECT: (1, 0.3, 0.2, 0.9), ERASE: (1, 1, 1, 0.9), IGNORE: (0.3, 0.5, 1, 0.9)}[op.current_mode])
     batch_for_shader(shader, "LINE_LOOP", {"pos": circle}).draw(shader)
     if op.lasso_points:
         batch_for_shader(shader, "LINE_STRIP", {"pos": op.lasso_points}).draw(shader)
@@ -131,9 +123,7 @@ def view_camera(context, splat) -> tuple[bpy.types.Object, bool]:
     if view.is_perspective:
         projection = np.array(view.window_matrix)
     else:  # orthographic: its perspective twin (what Numpad 5 shows)
-        projection = viewport_projection(
-            space.lens, region.width, region.height, space.clip_start, space.clip_end
-        )
+        projection = viewport_projection(space.lens, region.width, region.height, space.clip_start, space.clip_end)
         matrix = perspective_view(matrix, view.view_distance)
     prefs = get_preferences(context)
     size = prefs.view_camera_size if prefs is not None else 1024
@@ -148,26 +138,14 @@ class _ViewState:
         self.view = (view.view_perspective, view.view_location.copy(), view.view_rotation.copy(), view.view_distance,
                      view.view_camera_zoom, tuple(view.view_camera_offset))  # fmt: skip
         self.camera = context.scene.camera
-        self.render = (
-            render.resolution_x,
-            render.resolution_y,
-            render.resolution_percentage,
-            render.pixel_aspect_x,
-            render.pixel_aspect_y,
-        )
+        self.render = (render.resolution_x, render.resolution_y, render.resolution_percentage, render.pixel_aspect_x, render.pixel_aspect_y)
 
     def restore(self, context) -> None:
         view, render = context.region_data, context.scene.render
         (view.view_perspective, view.view_location, view.view_rotation, view.view_distance,
          view.view_camera_zoom, view.view_camera_offset) = self.view  # fmt: skip
         context.scene.camera = self.camera
-        (
-            render.resolution_x,
-            render.resolution_y,
-            render.resolution_percentage,
-            render.pixel_aspect_x,
-            render.pixel_aspect_y,
-        ) = self.render
+        (render.resolution_x, render.resolution_y, render.resolution_percentage, render.pixel_aspect_x, render.pixel_aspect_y) = self.render
 
 
 def remove_camera(cam_obj) -> None:
@@ -193,42 +171,19 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
     bl_label = "Paint Mask"
     bl_options = {"REGISTER", "UNDO"}
 
-    tool: EnumProperty(
-        name="Tool",
-        items=(("BRUSH", "Brush", "Paint with a round brush"), ("LASSO", "Lasso", "Fill a closed stroke")),
-        default="BRUSH",
-    )
-    radius: FloatProperty(
-        name="Radius", description="Brush radius in screen pixels", default=25.0, min=1.0, max=500.0
-    )
+    tool: EnumProperty(name="Tool", items=(("BRUSH", "Brush", "Paint with a round brush"), ("LASSO", "Lasso", "Fill a closed stroke")), default="BRUSH")
+    radius: FloatProperty(name="Radius", description="Brush radius in screen pixels", default=25.0, min=1.0, max=500.0)
     # Without a window (scripts, tests): one stroke in camera pixels.
-    camera: StringProperty(
-        name="Camera", description="Camera object to paint for (default: the scene camera)"
-    )
-    mode: EnumProperty(
-        name="Mode",
-        items=((OBJECT, "Object", ""), (ERASE, "Erase", ""), (IGNORE, "Ignore", "")),
-        default=OBJECT,
-    )
-    camera_radius: FloatProperty(
-        name="Camera Radius", description="Brush radius in camera pixels", default=10.0, min=0.5
-    )
+    camera: StringProperty(name="Camera", description="Camera object to paint for (default: the scene camera)")
+    mode: EnumProperty(name="Mode", items=((OBJECT, "Object", ""), (ERASE, "Erase", ""), (IGNORE, "Ignore", "")), default=OBJECT)
+    camera_radius: FloatProperty(name="Camera Radius", description="Brush radius in camera pixels", default=10.0, min=0.5)
     stroke: CollectionProperty(type=MaskSplatStrokePoint)
     target: EnumProperty(
         name="Paint Into",
-        items=(
-            ("MASK", "Mask", "The camera's object mask"),
-            ("LABELS", "Labels", "The camera's label map, with the active label"),
-        ),
+        items=(("MASK", "Mask", "The camera's object mask"), ("LABELS", "Labels", "The camera's label map, with the active label")),
         default="MASK",
     )
-    label: IntProperty(
-        name="Label",
-        default=-1,
-        min=-1,
-        max=MAX_LABELS,
-        description="Label id to paint (-1: the splat's active label)",
-    )
+    label: IntProperty(name="Label", default=-1, min=-1, max=MAX_LABELS, description="Label id to paint (-1: the splat's active label)")
 
     def _label_target(self, context, cam):
         """(label map int32 [H, W], label id) for painting labels on `cam`; checks the label first."""
@@ -239,11 +194,7 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
         scene_labels.ensure_label_set(splat, max(label + 1, 2))
         width, height, _, _ = camera_resolution(cam, context.scene)
         stored = scene_labels.camera_label_map(cam)
-        ids = (
-            stored.copy()
-            if stored is not None and stored.shape == (height, width)
-            else np.zeros((height, width), np.int32)
-        )
+        ids = stored.copy() if stored is not None and stored.shape == (height, width) else np.zeros((height, width), np.int32)
         return ids, label
 
     def _label_id(self, splat) -> int:
@@ -280,9 +231,7 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
     def execute(self, context):
         cam = bpy.data.objects.get(self.camera) if self.camera else context.scene.camera
         if cam is None or cam.type != "CAMERA":
-            self.report(
-                {"ERROR"}, f"no camera named '{self.camera}'" if self.camera else "the scene has no camera"
-            )
+            self.report({"ERROR"}, f"no camera named '{self.camera}'" if self.camera else "the scene has no camera")
             return {"CANCELLED"}
         if not len(self.stroke):
             self.report({"ERROR"}, "the stroke has no points")
@@ -320,21 +269,12 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
             return {"CANCELLED"}
         self._look_through(context)
         if self.target == "LABELS":
-            self.colours = np.array(
-                [(0, 0, 0)] + [tuple(item.color) for item in splat.masksplat.labels][1:], np.float32
-            )
+            self.colours = np.array([(0, 0, 0)] + [tuple(item.color) for item in splat.masksplat.labels][1:], np.float32)
         self.width, self.height, _, _ = camera_resolution(self.cam_obj, context.scene)
-        self.mouse, self.last, self.painting, self.moves = (
-            (event.mouse_region_x, event.mouse_region_y),
-            None,
-            False,
-            0,
-        )
+        self.mouse, self.last, self.painting, self.moves = (event.mouse_region_x, event.mouse_region_y), None, False, 0
         self.current_mode, self.lasso_points, self.texture = OBJECT, [], None
         self._refresh_texture()
-        self._handle = bpy.types.SpaceView3D.draw_handler_add(
-            _draw_overlay, (self, context), "WINDOW", "POST_PIXEL"
-        )
+        self._handle = bpy.types.SpaceView3D.draw_handler_add(_draw_overlay, (self, context), "WINDOW", "POST_PIXEL")
         context.window_manager.modal_handler_add(self)
         keys = "LMB paint  Ctrl erase" + ("" if self.target == "LABELS" else "  Shift ignore")
         context.workspace.status_text_set(f"{keys}  [ ] radius  Enter/RMB keep  Esc cancel")
@@ -376,9 +316,7 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
             rgba[:, :, 1] = 0.3 * ignore
             rgba[:, :, 2] = ignore
             rgba[:, :, 3] = 0.45 * np.maximum(mask, ignore)
-        buffer = gpu.types.Buffer(
-            "FLOAT", self.width * self.height * 4, np.ascontiguousarray(rgba[::-1]).ravel()
-        )
+        buffer = gpu.types.Buffer("FLOAT", self.width * self.height * 4, np.ascontiguousarray(rgba[::-1]).ravel())
         self.texture = gpu.types.GPUTexture((self.width, self.height), format="RGBA32F", data=buffer)
 
     def _paint(self, draw) -> None:
@@ -388,7 +326,7 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
 
     def _apply(self, context, point):
         frame = camera_frame_in_region(context, self.cam_obj)
-        ((u, v),) = region_to_camera([point], frame, self.width, self.height)
+        (u, v), = region_to_camera([point], frame, self.width, self.height)
         r = region_radius_to_camera(self.radius, frame, self.width)
         start = self.last if self.last is not None else (u, v)
         self._paint(lambda buffer, value: stamp_stroke(buffer, start, (u, v), r, value))
@@ -426,12 +364,7 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
             elif event.value == "RELEASE" and self.painting:
                 self.painting = False
                 if self.tool == "LASSO" and len(self.lasso_points) > 2:
-                    polygon = region_to_camera(
-                        self.lasso_points,
-                        camera_frame_in_region(context, self.cam_obj),
-                        self.width,
-                        self.height,
-                    )
+                    polygon = region_to_camera(self.lasso_points, camera_frame_in_region(context, self.cam_obj), self.width, self.height)
                     self._paint(lambda buffer, value: fill_polygon(buffer, polygon, value))
                 self.lasso_points = []
                 self._refresh_texture()
@@ -446,11 +379,7 @@ class MASKSPLAT_OT_paint_mask(bpy.types.Operator):
                 if self.moves % 4 == 0:  # show the paint while the stroke goes on
                     self._refresh_texture()
             return {"RUNNING_MODAL"}
-        return (
-            {"PASS_THROUGH"}
-            if event.type in {"MIDDLEMOUSE", "TRACKPADPAN", "TRACKPADZOOM"}
-            else {"RUNNING_MODAL"}
-        )
+        return {"PASS_THROUGH"} if event.type in {"MIDDLEMOUSE", "TRACKPADPAN", "TRACKPADZOOM"} else {"RUNNING_MODAL"}
 
 
 CLASSES = (MaskSplatStrokePoint, MASKSPLAT_OT_paint_mask)

@@ -99,15 +99,8 @@ class MASKSPLAT_PT_selection(_SplatSubPanel, bpy.types.Panel):
         layout = self.layout
         obj = context.active_object
         row = layout.row()
-        row.label(
-            text=f"{selected_count(obj):,} of {len(obj.data.vertices):,} selected", icon="RESTRICT_SELECT_OFF"
-        )
-        row.prop(
-            obj.masksplat,
-            "show_selection",
-            text="",
-            icon="HIDE_OFF" if obj.masksplat.show_selection else "HIDE_ON",
-        )
+        row.label(text=f"{selected_count(obj):,} of {len(obj.data.vertices):,} selected", icon="RESTRICT_SELECT_OFF")
+        row.prop(obj.masksplat, "show_selection", text="", icon="HIDE_OFF" if obj.masksplat.show_selection else "HIDE_ON")
         col = layout.column(align=True)
         col.active = has_votes(obj)
         col.prop(obj.masksplat, "beta", slider=True)
@@ -144,9 +137,7 @@ class MASKSPLAT_PT_labels(_SplatSubPanel, bpy.types.Panel):
         obj = context.active_object
         if len(obj.masksplat.labels):
             row = layout.row()
-            row.template_list(
-                "MASKSPLAT_UL_labels", "", obj.masksplat, "labels", obj.masksplat, "active_label", rows=3
-            )
+            row.template_list("MASKSPLAT_UL_labels", "", obj.masksplat, "labels", obj.masksplat, "active_label", rows=3)
             col = row.column(align=True)
             col.operator("masksplat.add_label", text="", icon="ADD")
             col.operator("masksplat.remove_label", text="", icon="REMOVE")
@@ -181,13 +172,9 @@ class MASKSPLAT_PT_prune(_SplatSubPanel, bpy.types.Panel):
         if obj.masksplat.prune_report:
             report = json.loads(obj.masksplat.prune_report)
             box = layout.box()
-            box.label(
-                text=f"Last prune: {report['removed']:,} removed ({100 * report['fraction_removed']:.1f}%)"
-            )
+            box.label(text=f"Last prune: {report['removed']:,} removed ({100 * report['fraction_removed']:.1f}%)")
             psnr = report["mean_psnr_used_views"]
-            box.label(
-                text=f"Used views: {'identical' if psnr is None else f'{psnr:.1f} dB'}, max diff {report['max_pixel_difference']:.4f}"
-            )
+            box.label(text=f"Used views: {'identical' if psnr is None else f'{psnr:.1f} dB'}, max diff {report['max_pixel_difference']:.4f}")
 
 
 class MASKSPLAT_PT_export(_SplatSubPanel, bpy.types.Panel):

@@ -49,9 +49,7 @@ def preview_image(cam_obj, rgb: np.ndarray) -> bpy.types.Image:
 def camera_preview(cam_obj) -> bpy.types.Image | None:
     """The camera's preview image, when it shows one."""
     data = cam_obj.data
-    return next(
-        (bg.image for bg in data.background_images if bg.image and bg.image.name.startswith(PREFIX)), None
-    )
+    return next((bg.image for bg in data.background_images if bg.image and bg.image.name.startswith(PREFIX)), None)
 
 
 def preview_state(scene, cam_obj) -> str:
@@ -59,17 +57,12 @@ def preview_state(scene, cam_obj) -> str:
     splat's transform, positions and (where shown) selection."""
     digest = hashlib.blake2b(digest_size=16)
     cam = camera_from_object(cam_obj, scene)
-    digest.update(
-        np.round(cam.world_to_camera, 9).tobytes()
-        + repr((cam.fx, cam.fy, cam.cx, cam.cy, cam.width, cam.height)).encode()
-    )
+    digest.update(np.round(cam.world_to_camera, 9).tobytes() + repr((cam.fx, cam.fy, cam.cx, cam.cy, cam.width, cam.height)).encode())
     for obj in visible_splats(scene):
         mesh = obj.data
         positions = np.empty(len(mesh.vertices) * 3, np.float32)
         mesh.attributes["position"].data.foreach_get("vector", positions)
-        digest.update(
-            obj.name.encode() + np.array(obj.matrix_world, np.float64).tobytes() + positions.tobytes()
-        )
+        digest.update(obj.name.encode() + np.array(obj.matrix_world, np.float64).tobytes() + positions.tobytes())
         if obj.masksplat.show_selection:
             digest.update(np.packbits(vertex_selection(obj)).tobytes())
     return digest.hexdigest()
@@ -85,9 +78,7 @@ def render_preview(context, cam_obj, backend=None) -> bpy.types.Image:
     ((rgb, _),) = render_views(backend or backend_client(context), arrays, sh, [camera])
     image = preview_image(cam_obj, rgb)
     data = cam_obj.data
-    background = (
-        next((bg for bg in data.background_images if bg.image == image), None) or data.background_images.new()
-    )
+    background = next((bg for bg in data.background_images if bg.image == image), None) or data.background_images.new()
     background.image, background.alpha, background.display_depth = image, 1.0, "FRONT"
     data.show_background_images = True
     _SHOWN[image.name] = state
@@ -205,12 +196,7 @@ def _on_load(*args):
     _PENDING["objects"].clear()
 
 
-HANDLERS = (
-    ("depsgraph_update_post", _on_depsgraph_update),
-    ("undo_post", _on_undo),
-    ("redo_post", _on_undo),
-    ("load_post", _on_load),
-)
+HANDLERS = (("depsgraph_update_post", _on_depsgraph_update), ("undo_post", _on_undo), ("redo_post", _on_undo), ("load_post", _on_load))
 
 
 class MASKSPLAT_OT_preview_splats(bpy.types.Operator):
@@ -220,18 +206,12 @@ class MASKSPLAT_OT_preview_splats(bpy.types.Operator):
     bl_label = "Preview Splats"
     bl_options = {"REGISTER", "UNDO"}
 
-    camera: StringProperty(
-        name="Camera", description="Camera to preview (default: the active camera object or the scene camera)"
-    )
+    camera: StringProperty(name="Camera", description="Camera to preview (default: the active camera object or the scene camera)")
 
     def execute(self, context):
         scene = context.scene
         active = context.active_object
-        cam = (
-            bpy.data.objects.get(self.camera)
-            if self.camera
-            else (active if active and active.type == "CAMERA" else scene.camera)
-        )
+        cam = bpy.data.objects.get(self.camera) if self.camera else (active if active and active.type == "CAMERA" else scene.camera)
         if cam is None or cam.type != "CAMERA":
             self.report({"ERROR"}, "choose a camera to preview from")
             return {"CANCELLED"}

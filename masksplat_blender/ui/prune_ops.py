@@ -17,10 +17,7 @@ class MASKSPLAT_OT_prune_splats(PlanWork, bpy.types.Operator):
 
     cameras: EnumProperty(
         name="Cameras",
-        items=(
-            ("ALL", "All", "Every camera of the splat's camera collection"),
-            ("SELECTED", "Selected", "The selected cameras"),
-        ),
+        items=(("ALL", "All", "Every camera of the splat's camera collection"), ("SELECTED", "Selected", "The selected cameras")),
         default="ALL",
     )
     orbit_views: IntProperty(
@@ -35,53 +32,21 @@ class MASKSPLAT_OT_prune_splats(PlanWork, bpy.types.Operator):
     criterion: EnumProperty(
         name="Criterion",
         items=(
-            (
-                "ZERO",
-                "No Contribution",
-                "Remove Gaussians that add exactly nothing to any pixel (lossless for these views)",
-            ),
-            (
-                "THRESHOLD",
-                "Below Threshold",
-                "Remove Gaussians whose contribution per view pixel is below the threshold",
-            ),
+            ("ZERO", "No Contribution", "Remove Gaussians that add exactly nothing to any pixel (lossless for these views)"),
+            ("THRESHOLD", "Below Threshold", "Remove Gaussians whose contribution per view pixel is below the threshold"),
             ("FRACTION", "Smallest Fraction", "Remove the given fraction with the smallest contribution"),
         ),
         default="ZERO",
     )
-    threshold: FloatProperty(
-        name="Threshold",
-        description="Contribution per view pixel (a Gaussian covering 10 pixels fully in one of 32 views at 256x256 has 5e-6)",
-        default=1e-8,
-        min=0.0,
-        precision=10,
-    )
+    threshold: FloatProperty(name="Threshold", description="Contribution per view pixel (a Gaussian covering 10 pixels fully in one of 32 views at 256x256 has 5e-6)", default=1e-8, min=0.0, precision=10)
     fraction: FloatProperty(name="Fraction", default=0.1, min=0.001, max=0.99)
-    min_psnr: FloatProperty(
-        name="Minimum PSNR",
-        description="With Smallest Fraction: remove less until the used views keep this PSNR (0 = off)",
-        default=0.0,
-        min=0.0,
-        max=100.0,
-    )
+    min_psnr: FloatProperty(name="Minimum PSNR", description="With Smallest Fraction: remove less until the used views keep this PSNR (0 = off)", default=0.0, min=0.0, max=100.0)
 
     def _criterion(self) -> str:
-        return {
-            "ZERO": "zero",
-            "THRESHOLD": f"threshold:{self.threshold!r}",
-            "FRACTION": f"fraction:{self.fraction!r}",
-        }[self.criterion]
+        return {"ZERO": "zero", "THRESHOLD": f"threshold:{self.threshold!r}", "FRACTION": f"fraction:{self.fraction!r}"}[self.criterion]
 
     def make_plan(self, context, obj) -> PrunePlan:
-        return PrunePlan(
-            obj,
-            context.scene,
-            self.cameras,
-            self.orbit_views,
-            self.orbit_size,
-            self._criterion(),
-            self.min_psnr,
-        )
+        return PrunePlan(obj, context.scene, self.cameras, self.orbit_views, self.orbit_size, self._criterion(), self.min_psnr)
 
     def finish(self, context, result) -> set:
         status = super().finish(context, result)
@@ -90,11 +55,7 @@ class MASKSPLAT_OT_prune_splats(PlanWork, bpy.types.Operator):
         return status
 
     def invoke(self, context, event):
-        return (
-            context.window_manager.invoke_props_dialog(self)
-            if interactive(context)
-            else self.execute(context)
-        )
+        return context.window_manager.invoke_props_dialog(self) if interactive(context) else self.execute(context)
 
     def draw(self, context):
         layout = self.layout
@@ -113,14 +74,10 @@ def show_report_popup(context, report: dict) -> None:
     def draw(menu, _context):
         layout = menu.layout
         psnr = report["mean_psnr_used_views"]
-        layout.label(
-            text=f"Removed {report['removed']:,} of {report['gaussians']:,} ({100 * report['fraction_removed']:.1f}%)"
-        )
+        layout.label(text=f"Removed {report['removed']:,} of {report['gaussians']:,} ({100 * report['fraction_removed']:.1f}%)")
         layout.label(text=f"Used views: {'identical' if psnr is None else f'{psnr:.1f} dB mean PSNR'}")
         layout.label(text=f"Largest pixel difference: {report['max_pixel_difference']:.4f}")
-        layout.label(
-            text=f"File size: {report['bytes_before'] / 2**20:.1f} MB -> {report['bytes_after'] / 2**20:.1f} MB"
-        )
+        layout.label(text=f"File size: {report['bytes_before'] / 2**20:.1f} MB -> {report['bytes_after'] / 2**20:.1f} MB")
         worst = sorted(report["views"], key=lambda v: v["psnr"] if v["psnr"] is not None else 1e9)[:5]
         for view in worst:
             value = "identical" if view["psnr"] is None else f"{view['psnr']:.1f} dB"

@@ -44,9 +44,7 @@ class MASKSPLAT_OT_select_by_votes(SplatOperator, bpy.types.Operator):
         ),
         default="SELECT",
     )
-    beta: FloatProperty(
-        name="Beta", min=0.0, max=2.0, default=-1.0, description="Override the object's beta (-1: use it)"
-    )
+    beta: FloatProperty(name="Beta", min=0.0, max=2.0, default=-1.0, description="Override the object's beta (-1: use it)")
 
     def execute(self, context):
         obj = context.active_object
@@ -91,11 +89,7 @@ class MASKSPLAT_OT_grow_selection(SplatOperator, bpy.types.Operator):
     bl_idname = "masksplat.grow_selection"
     bl_label = "Grow Selection"
 
-    shrink: BoolProperty(
-        name="Shrink",
-        default=False,
-        description="Deselect the selected Gaussians next to unselected ones instead",
-    )
+    shrink: BoolProperty(name="Shrink", default=False, description="Deselect the selected Gaussians next to unselected ones instead")
     by: EnumProperty(
         name="Neighbours",
         items=(
@@ -112,12 +106,8 @@ class MASKSPLAT_OT_grow_selection(SplatOperator, bpy.types.Operator):
         description="How far to reach: with In Splat Sizes, two Gaussians are neighbours when they overlap at this many "
         "standard deviations each (big splats reach further); else a distance in world units",
     )
-    in_splat_sizes: BoolProperty(
-        name="In Splat Sizes", default=True, description="Measure the radius in each splat's own size"
-    )
-    k: IntProperty(
-        name="k", default=8, min=1, max=64, description="How many nearest Gaussians count as neighbours"
-    )
+    in_splat_sizes: BoolProperty(name="In Splat Sizes", default=True, description="Measure the radius in each splat's own size")
+    k: IntProperty(name="k", default=8, min=1, max=64, description="How many nearest Gaussians count as neighbours")
     steps: IntProperty(name="Steps", default=1, min=1, max=50, description="Grow (or shrink) this many times")
 
     def draw(self, context):
@@ -145,10 +135,7 @@ class MASKSPLAT_OT_grow_selection(SplatOperator, bpy.types.Operator):
             except ValueError as err:
                 self.report({"ERROR"}, str(err))
                 return {"CANCELLED"}
-        self.report(
-            {"INFO"},
-            f"{'Shrank' if self.shrink else 'Grew'} the selection from {before:,} to {after:,} Gaussians",
-        )
+        self.report({"INFO"}, f"{'Shrank' if self.shrink else 'Grew'} the selection from {before:,} to {after:,} Gaussians")
         return {"FINISHED"}
 
 
@@ -172,35 +159,14 @@ class MASKSPLAT_OT_select_by_value(SplatOperator, bpy.types.Operator):
         default="BELOW",
     )
     opacity: FloatProperty(name="Opacity", default=0.1, min=0.0, max=1.0, description="Opacity threshold")
-    scale: FloatProperty(
-        name="Scale",
-        default=5.0,
-        min=0.0,
-        soft_max=100.0,
-        description="Size threshold, in multiples of the median Gaussian's largest size",
-    )
-    distance: FloatProperty(
-        name="Distance",
-        default=0.15,
-        min=0.0,
-        max=1.75,
-        description="Largest RGB distance (0..1 per channel) from the reference colour",
-    )
+    scale: FloatProperty(name="Scale", default=5.0, min=0.0, soft_max=100.0, description="Size threshold, in multiples of the median Gaussian's largest size")
+    distance: FloatProperty(name="Distance", default=0.15, min=0.0, max=1.75, description="Largest RGB distance (0..1 per channel) from the reference colour")
     colour: FloatVectorProperty(name="Colour", subtype="COLOR", size=3, min=0.0, max=1.0, default=(1.0, 1.0, 1.0),
                                 description="Reference colour (set from the picked Gaussian)")  # fmt: skip
-    splat: IntProperty(
-        name="Picked Gaussian",
-        default=-1,
-        min=-1,
-        description="Gaussian whose colour to match (-1: the Colour above)",
-    )
+    splat: IntProperty(name="Picked Gaussian", default=-1, min=-1, description="Gaussian whose colour to match (-1: the Colour above)")
     action: EnumProperty(
         name="Action",
-        items=(
-            ("SET", "Set", "Replace the selection"),
-            ("ADD", "Add", "Add to the selection"),
-            ("REMOVE", "Remove", "Take out of the selection"),
-        ),
+        items=(("SET", "Set", "Replace the selection"), ("ADD", "Add", "Add to the selection"), ("REMOVE", "Remove", "Take out of the selection")),
         default="SET",
     )
 
@@ -217,13 +183,7 @@ class MASKSPLAT_OT_select_by_value(SplatOperator, bpy.types.Operator):
         layout.row().prop(self, "action", expand=True)
 
     def invoke(self, context, event):
-        if (
-            self.value != "COLOUR"
-            or self.splat >= 0
-            or not interactive(context)
-            or context.area is None
-            or context.area.type != "VIEW_3D"
-        ):
+        if self.value != "COLOUR" or self.splat >= 0 or not interactive(context) or context.area is None or context.area.type != "VIEW_3D":
             return self.execute(context)
         context.window_manager.modal_handler_add(self)
         context.workspace.status_text_set("Click the splat whose colour to match  Esc/RMB cancel")
@@ -234,11 +194,7 @@ class MASKSPLAT_OT_select_by_value(SplatOperator, bpy.types.Operator):
             context.workspace.status_text_set(None)
             return {"CANCELLED"}
         if event.type != "LEFTMOUSE" or event.value != "PRESS":
-            return (
-                {"PASS_THROUGH"}
-                if event.type in {"MIDDLEMOUSE", "WHEELUPMOUSE", "WHEELDOWNMOUSE", "MOUSEMOVE"}
-                else {"RUNNING_MODAL"}
-            )
+            return {"PASS_THROUGH"} if event.type in {"MIDDLEMOUSE", "WHEELUPMOUSE", "WHEELDOWNMOUSE", "MOUSEMOVE"} else {"RUNNING_MODAL"}
         region = context.region
         with ObjectMode(context.active_object):
             picked = selection.pick_gaussian(context.active_object, np.array(context.region_data.perspective_matrix),
@@ -258,9 +214,7 @@ class MASKSPLAT_OT_select_by_value(SplatOperator, bpy.types.Operator):
                     self.colour = selection.splat_colour(obj, self.splat)
                 limit = {"OPACITY": self.opacity, "SCALE": self.scale, "COLOUR": self.distance}[self.value]
                 above = self.compare == "ABOVE" and self.value != "COLOUR"
-                count = selection.select_by_value(
-                    obj, self.value, limit, above, self.action, tuple(self.colour)
-                )
+                count = selection.select_by_value(obj, self.value, limit, above, self.action, tuple(self.colour))
             except (ValueError, IndexError) as err:
                 self.report({"ERROR"}, str(err))
                 return {"CANCELLED"}
@@ -283,11 +237,7 @@ def draw_selection_tools(layout) -> None:
     """Grow, Shrink and Select by Value, as the menu and the panel show them."""
     layout.operator("masksplat.grow_selection", text="Grow Selection", icon="ADD").shrink = False
     layout.operator("masksplat.grow_selection", text="Shrink Selection", icon="REMOVE").shrink = True
-    for value, compare, text in (
-        ("OPACITY", "BELOW", "Select by Opacity"),
-        ("SCALE", "ABOVE", "Select by Scale"),
-        ("COLOUR", "BELOW", "Select by Colour"),
-    ):
+    for value, compare, text in (("OPACITY", "BELOW", "Select by Opacity"), ("SCALE", "ABOVE", "Select by Scale"), ("COLOUR", "BELOW", "Select by Colour")):
         op = layout.operator("masksplat.select_by_value", text=text)
         op.value, op.compare = value, compare
         if value == "COLOUR":
@@ -300,10 +250,7 @@ def _select_menu(self, context):
         self.layout.menu(MASKSPLAT_MT_select.bl_idname)
 
 
-MENUS = (
-    (bpy.types.VIEW3D_MT_select_object, _select_menu),
-    (bpy.types.VIEW3D_MT_select_edit_mesh, _select_menu),
-)
+MENUS = ((bpy.types.VIEW3D_MT_select_object, _select_menu), (bpy.types.VIEW3D_MT_select_edit_mesh, _select_menu))
 
 
 def separate_selected(context, obj) -> bpy.types.Object:
