@@ -11,7 +11,8 @@ object matrix is a uniform, so a transform shows at once without a new upload):
     texel 3: colour r, g, b (0.5 + C0 f_dc, or the SH seen from the eye; >= 0), 1
 
 The covariance is R S S^T R^T (S = exp(log-scale) times the object's splat scale), the
-same as gsplat's. The draw order is one R32I texture of Gaussian indices, farthest first.
+same as gsplat's. The draw order is one R32F texture of Gaussian indices (Blender's Python
+textures take float data only: exact up to MAX_GAUSSIANS = 2^24 an object), farthest first.
 That is 4 * 16 + 4 = 68 bytes a Gaussian of GPU memory (SH0 or not: SH colours are
 evaluated here per view and uploaded as texel 3).
 
@@ -33,9 +34,10 @@ from .transform import quat_to_matrix
 
 TEXTURE_WIDTH = 4096  # texels a row: 4096 x 16384 holds 67M Gaussians
 TEXELS = 4  # RGBA32F texels a Gaussian
-BYTES_PER_GAUSSIAN = TEXELS * 16 + 4  # and the R32I order texture
+BYTES_PER_GAUSSIAN = TEXELS * 16 + 4  # and the R32F order texture
 CHUNK = 1 << 18  # Gaussians a packing step: keeps float64 temporaries small for millions
 DEPTH_BITS = 24
+MAX_GAUSSIANS = 1 << 24  # an object's Gaussians the order texture indexes exactly (float32 indices)
 
 
 def texture_rows(count: int, width: int = TEXTURE_WIDTH) -> int:

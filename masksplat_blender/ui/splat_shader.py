@@ -24,7 +24,7 @@ VERTEX = """
 void main()
 {
   int n = gl_InstanceID;
-  int index = texelFetch(order_tex, ivec2(n % u_tex_width, n / u_tex_width), 0).r;
+  int index = int(texelFetch(order_tex, ivec2(n % u_tex_width, n / u_tex_width), 0).r + 0.5);
   ivec2 at = ivec2(index % u_tex_width, index / u_tex_width);
   vec4 t0 = texelFetch(tex0, at, 0);
   vec4 t1 = texelFetch(tex1, at, 0);
@@ -107,7 +107,7 @@ def shader_and_batch():
         info.push_constant("MAT4", "u_projection")
         info.push_constant("VEC2", "u_viewport")
         info.push_constant("INT", "u_tex_width")
-        info.sampler(0, "INT_2D", "order_tex")
+        info.sampler(0, "FLOAT_2D", "order_tex")
         for slot in range(TEXELS):
             info.sampler(slot + 1, "FLOAT_2D", f"tex{slot}")
         info.vertex_in(0, "VEC2", "corner")
@@ -134,12 +134,13 @@ def float_texture(texels: np.ndarray, width: int = TEXTURE_WIDTH):
 
 
 def index_texture(order: np.ndarray, width: int = TEXTURE_WIDTH):
-    """An R32I texture of the draw order [rows * width] int32."""
+    """An R32F texture of the draw order [rows * width] (Blender's textures take float data only;
+    indices are exact as floats up to 2^24, MAX_GAUSSIANS)."""
     import gpu
 
-    order = np.ascontiguousarray(order, dtype=np.int32)
-    buffer = gpu.types.Buffer("INT", order.size, order)
-    return gpu.types.GPUTexture((width, len(order) // width), format="R32I", data=buffer)
+    order = np.ascontiguousarray(order, dtype=np.float32)
+    buffer = gpu.types.Buffer("FLOAT", order.size, order)
+    return gpu.types.GPUTexture((width, len(order) // width), format="R32F", data=buffer)
 
 
 def draw(textures, order_texture, count: int, model_view, projection, viewport) -> None:
