@@ -24,23 +24,33 @@ VERTEX = """
 void main()
 {
   int n = gl_InstanceID;
-  int index = int(texelFetch(order_tex, ivec2(n % u_tex_width, n / u_tex_width), 0).r + 0.5);
-  ivec2 at = ivec2(index % u_tex_width, index / u_tex_width);
+  int tex_width = textureSize(tex0, 0).x;
+  /* the object matrix's last row is always 0 0 0 1: it brings the viewport size instead
+     (two matrices fill the 128 bytes of push constants every backend has) */
+  vec2 viewport = vec2(u_model_view[0][3], u_model_view[1][3]);
+  mat4 model_view = u_model_view;
+  model_view[0][3] = 0.0;
+  model_view[1][3] = 0.0;
+  model_view[2][3] = 0.0;
+  model_view[3][3] = 1.0;
+  int index = int(texelFetch(order_tex, ivec2(n % tex_width, n / tex_width), 0).r + 0.5);
+  ivec2 at = ivec2(index % tex_width, index / tex_width);
   vec4 t0 = texelFetch(tex0, at, 0);
   vec4 t1 = texelFetch(tex1, at, 0);
   vec4 t2 = texelFetch(tex2, at, 0);
   float opacity = t0.w;
-  vec4 view_pos = u_model_view * vec4(t0.xyz, 1.0);
+  vec4 view_pos = model_view * vec4(t0.xyz, 1.0);
   vec4 clip = u_projection * view_pos;
   bool perspective = u_projection[3][3] == 0.0;
   v_offset = vec2(0.0);
   v_conic = vec3(0.0);
   v_colour = vec4(0.0);
   gl_Position = vec4(0.0, 0.0, 2.0, 1.0); /* culled: outside the clip volume */
-  if (opacity < 1.0 / 255.0 || (perspective && clip.w < 0.01)) {
+  /* gsplat's near plane in perspective (0.01); an orthographic view keeps its clip range */
+  if (opacity < 1.0 / 255.0 || (perspective && clip.w < 0.01) || (!perspective && abs(clip.z) > clip.w)) {
     return;
   }
-  mat3 rot = mat3(u_model_view);
+  mat3 rot = mat3(model_view);
   mat3 sigma = mat3(t1.x, t1.y, t1.z, t1.y, t1.w, t2.x, t1.z, t2.x, t2.y);
   mat3 sv = rot * sigma * transpose(rot);
   vec2 ndc = clip.xy / clip.w;
@@ -48,8 +58,8 @@ void main()
   vec3 row0 = vec3(u_projection[0][0], u_projection[1][0], u_projection[2][0]);
   vec3 row1 = vec3(u_projection[0][1], u_projection[1][1], u_projection[2][1]);
   vec3 row3 = vec3(u_projection[0][3], u_projection[1][3], u_projection[2][3]);
-  vec3 jx = 0.5 * u_viewport.x * (row0 - nc.x * row3) / clip.w;
-  vec3 jy = 0.5 * u_viewport.y * (row1 - nc.y * row3) / clip.w;
+  vec3 jx = 0.5 * viewport.x * (row0 - nc.x * row3) / clip.w;
+  vec3 jy = 0.5 * viewport.y * (row1 - nc.y * row3) / clip.w;
   float a = dot(jx, sv * jx) + 0.3;
   float b = dot(jx, sv * jy);
   float c = dot(jy, sv * jy) + 0.3;
@@ -65,8 +75,8 @@ void main()
   vec2 v2 = vec2(-v1.y, v1.x);
   float k = sqrt(2.0 * log(255.0 * opacity));
   vec2 offset = corner.x * k * sqrt(l1) * v1 + corner.y * k * sqrt(l2) * v2;
-  vec2 centre = (ndc * 0.5 + 0.5) * u_viewport;
-  gl_Position = vec4((centre + offset) / u_viewport * 2.0 - 1.0, clamp(clip.z / clip.w, -1.0, 1.0), 1.0);
+  vec2 centre = (ndc * 0.5 + 0.5) * viewport;
+  gl_Position = vec4((centre + offset) / viewport * 2.0 - 1.0, clamp(clip.z / clip.w, -1.0, 1.0), 1.0);
   v_offset = offset;
   v_conic = vec3(c, -b, a) / det;
   v_colour = vec4(texelFetch(tex3, at, 0).rgb, opacity);
@@ -105,8 +115,6 @@ def shader_and_batch():
         info = gpu.types.GPUShaderCreateInfo()
         info.push_constant("MAT4", "u_model_view")
         info.push_constant("MAT4", "u_projection")
-        info.push_constant("VEC2", "u_viewport")
-        info.push_constant("INT", "u_tex_width")
         info.sampler(0, "FLOAT_2D", "order_tex")
         for slot in range(TEXELS):
             info.sampler(slot + 1, "FLOAT_2D", f"tex{slot}")
@@ -150,10 +158,10 @@ def draw(textures, order_texture, count: int, model_view, projection, viewport) 
 
     shader, batch = shader_and_batch()
     shader.bind()
-    shader.uniform_float("u_model_view", Matrix(model_view))
-    shader.uniform_float("u_projection", Matrix(projection))
-    shader.uniform_float("u_viewport", (float(viewport[0]), float(viewport[1])))
-    shader.uniform_int("u_tex_width", TEXTURE_WIDTH)
+    carried = np.array(model_view, dtype=np.float64)
+    carried[3] = (float(viewport[0]), float(viewport[1]), 0.0, 0.0)  # see VERTEX: the viewport size
+    shader.uniform_float("u_model_view", Matrix(carried.tolist()))
+    shader.uniform_float("u_projection", Matrix(np.asarray(projection, dtype=np.float64).tolist()))
     shader.uniform_sampler("order_tex", order_texture)
     for slot, texture in enumerate(textures):
         shader.uniform_sampler(f"tex{slot}", texture)
