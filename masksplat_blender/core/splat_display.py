@@ -122,7 +122,9 @@ def back_to_front(means: np.ndarray, axis: np.ndarray, width: int = TEXTURE_WIDT
     if not math.isfinite(span) or span <= 0.0:
         out[:n] = np.arange(n, dtype=np.int32)
         return out
-    key = ((z - np.float32(low)) * np.float32(((1 << DEPTH_BITS) - 1) / span)).astype(np.uint32)
+    top = (1 << DEPTH_BITS) - 1
+    key = ((z - np.float32(low)) * np.float32(top / span)).astype(np.uint32)
+    np.minimum(key, top, out=key)  # float32 rounding may carry the farthest past the top bit
     order = np.argsort((key & 0xFFFF).astype(np.uint16), kind="stable")
     order = order[np.argsort((key >> 16).astype(np.uint8)[order], kind="stable")]
     out[:n] = order
