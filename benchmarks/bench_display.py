@@ -111,20 +111,18 @@ def cost(suite, zip_path, work: Path, copies: int) -> None:
         raise SystemExit(result["error"])
     v = result["values"]
     first, steps = v["first"], v["steps"]
-    per_change = [1000 * (s["last_sort_seconds"] + s["last_upload_seconds"]) for s in steps]
+    per_change = [1000 * (s["sort_seconds"] + s["upload_seconds"]) for s in steps]
     n = v["gaussians"]
     print(
         f"\nCost, biker x {copies} ({n:,} Gaussians), CPU, this machine (2 shared cores); software GPU (llvmpipe)\n"
     )
     print("| what | value |")
     print("|---|---|")
-    print(f"| first pack (worker thread) | {1000 * first['last_pack_seconds']:.0f} ms |")
-    print(f"| first upload (main thread) | {1000 * first['last_upload_seconds']:.0f} ms |")
+    print(f"| first pack (worker thread) | {1000 * first['pack_seconds']:.0f} ms |")
+    print(f"| first upload (main thread) | {1000 * first['upload_seconds']:.0f} ms |")
     print(f"| per view change: sort (worker) + upload (main), median / worst of {len(steps)} (target <= 100 ms) | "
           f"{np.median(per_change):.0f} / {max(per_change):.0f} ms |")  # fmt: skip
-    print(
-        f"| of which upload, median | {1000 * np.median([s['last_upload_seconds'] for s in steps]):.0f} ms |"
-    )
+    print(f"| of which upload, median | {1000 * np.median([s['upload_seconds'] for s in steps]):.0f} ms |")
     print(f"| sorts during redraws with the view still | {v['sorts_during_still_redraws']} |")
     print(
         f"| GPU memory (target <= 80 B a Gaussian) | {first['gpu_bytes'] / n:.1f} B a Gaussian ({first['gpu_bytes'] / 2**20:.0f} MiB) |"

@@ -73,7 +73,13 @@ def fidelity(ui, display, cameras) -> None:
         ui.main(clear_scene)
         name = ui.main(lambda s=splat: import_splat(s["ply"], s["cameras"]))
         count = ui.main(lambda n=name: len(bpy.data.objects[n].data.vertices))
-        ui.wait(lambda c=count: display.display_stats()["gaussians"] == c, "the display", 300)
+        ui.wait(
+            lambda c=count: (
+                display.display_stats()["gaussians_held"] == c and not display.display_stats()["busy"]
+            ),
+            "the display",
+            300,
+        )
         tag = splat["tag"]
         for cam in splat["cams"]:
 
@@ -113,7 +119,11 @@ def cost(ui, display) -> None:
     name = ui.main(lambda: import_splat(ui.args["ply"]))
     count = ui.main(lambda: len(bpy.data.objects[name].data.vertices))
     ui.main(view_all)
-    ui.wait(lambda: display.display_stats()["gaussians"] == count, "the display", 600)
+    ui.wait(
+        lambda: display.display_stats()["gaussians_held"] == count and not display.display_stats()["busy"],
+        "the display",
+        600,
+    )
     ui.idle(5)
     first = dict(ui.main(display.display_stats))
     steps = []
@@ -132,7 +142,7 @@ def cost(ui, display) -> None:
             f"a re-sort after turn {step}",
             120,
         )
-        steps.append({k: stats[k] for k in ("last_sort_seconds", "last_upload_seconds")})
+        steps.append({k: stats[k] for k in ("sort_seconds", "upload_seconds")})
     sorts = ui.main(display.display_stats)["sort_count"]
     on_ms = redraw_ms(ui)
     still = ui.main(display.display_stats)["sort_count"] == sorts
@@ -160,7 +170,13 @@ def appear(ui, display) -> None:
     imported = time.monotonic()
     count = ui.main(lambda: len(bpy.data.objects[name].data.vertices))
     if show:
-        ui.wait(lambda: display.display_stats()["gaussians"] == count, "the display", 600)
+        ui.wait(
+            lambda: (
+                display.display_stats()["gaussians_held"] == count and not display.display_stats()["busy"]
+            ),
+            "the display",
+            600,
+        )
     ready = time.monotonic()
     ui.idle(20)
     after = ui.main(rss_mb)

@@ -46,7 +46,9 @@ def run(ui):
     ui.main(lambda: cameras.apply_camera_resolution(bpy.context.scene, bpy.data.objects[cams[0]]))
     ui.main(lambda: [o.select_set(False) for o in bpy.context.scene.objects])
     ui.wait(
-        lambda: display.display_stats()["gaussians"] == count, "the splat display to show every Gaussian", 120
+        lambda: display.display_stats()["gaussians_held"] == count and not display.display_stats()["busy"],
+        "the splat display to show every Gaussian",
+        120,
     )
     ui.check(
         "the splat display is on for an imported splat",
@@ -64,6 +66,7 @@ def run(ui):
         np.save(f"{ui.out}/offscreen_{tag}.npy", np.asarray(image, np.float32))
 
     def viewport(tag: str, with_background: bool = False):
+        ui.wait(lambda: not display.display_stats()["busy"], "the display's pending jobs", 60)
         np.save(f"{ui.out}/viewport_{tag}.npy", frame_crop(ui, width, height))
         if with_background:
             ui.main(lambda: bpy.data.objects[name].hide_set(True))
@@ -137,7 +140,12 @@ def run(ui):
     ui.check("Delete removed the selected Gaussians", left == count - chosen, left)
     ui.main(lambda: bpy.data.objects[name].select_set(False))
     ui.wait(
-        lambda: display.display_stats()["gaussians"] == count - chosen, "the display to follow Delete", 60
+        lambda: (
+            display.display_stats()["gaussians_held"] == count - chosen
+            and not display.display_stats()["busy"]
+        ),
+        "the display to follow Delete",
+        60,
     )
     offscreen("deleted", cams[0])
     viewport("deleted")
