@@ -16,17 +16,19 @@ from bpy.props import (
 )
 
 
+def colour_property(default: tuple, description: str, **options):
+    """An RGB colour property (0..1 each) that Blender edits with its colour picker."""
+    return FloatVectorProperty(
+        name="Colour", subtype="COLOR", size=3, min=0.0, max=1.0, default=default, description=description, **options
+    )
+
+
 class MaskSplatLabel(bpy.types.PropertyGroup):
     """One entry of a splat object's label set (its `name` is the label's name)."""
 
-    color: FloatVectorProperty(
-        name="Colour",
-        subtype="COLOR",
-        size=3,
-        min=0.0,
-        max=1.0,
-        default=(0.5, 0.5, 0.5),
-        description="How this label shows in the viewport and in painted label maps",
+    color: colour_property(
+        (0.5, 0.5, 0.5),
+        "How this label shows in the viewport and in painted label maps",
         update=lambda self, context: _recolour(self, context),
     )
 

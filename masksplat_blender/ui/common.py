@@ -44,15 +44,19 @@ class Reported:
         return {"FINISHED"}
 
 
-class SplatOperator:
-    """Mixin for an operator on the active splat object: it runs only when one is active,
-    and what it changes is one Undo step."""
-
-    bl_options = {"REGISTER", "UNDO"}
+class ActiveSplat:
+    """Mixin for an operator or a panel that is there only while a splat object is active."""
 
     @classmethod
     def poll(cls, context):
         return is_splat_object(context.active_object)
+
+
+class SplatOperator(ActiveSplat):
+    """Mixin for an operator on the active splat object: it runs only when one is active,
+    and what it changes is one Undo step."""
+
+    bl_options = {"REGISTER", "UNDO"}
 
 
 class ObjectMode:

@@ -9,6 +9,7 @@ import bpy
 
 from ..scene.selection import has_votes, selected_count
 from ..scene.splat_object import is_splat_object
+from .common import ActiveSplat
 from .preview_ops import stale_reason
 from .selection_ops import draw_selection_tools
 
@@ -35,26 +36,25 @@ class MASKSPLAT_PT_main(bpy.types.Panel):
         box.prop(obj.masksplat, "camera_collection")
 
 
-class _SplatSubPanel:
+class _SplatSubPanel(ActiveSplat):
+    """A collapsible section of the MaskSplat panel, about the active splat object: it defines
+    `draw_splat(layout, context, obj)` (its id is its class name, Blender's default)."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "MaskSplat"
     bl_parent_id = "MASKSPLAT_PT_main"
 
-    @classmethod
-    def poll(cls, context):
-        return is_splat_object(context.active_object)
+    def draw(self, context):
+        self.draw_splat(self.layout, context, context.active_object)
 
 
 class MASKSPLAT_PT_masks(_SplatSubPanel, bpy.types.Panel):
     """Views and their masks: preview, paint (from any view), load, compute."""
 
     bl_label = "Masks"
-    bl_idname = "MASKSPLAT_PT_masks"
 
-    def draw(self, context):
-        layout = self.layout
-        obj = context.active_object
+    def draw_splat(self, layout, context, obj):
         col = layout.column(align=True)
         col.operator("masksplat.preview_splats", icon="RENDER_STILL")
         cam = context.scene.camera
@@ -75,11 +75,8 @@ class MASKSPLAT_PT_selection(_SplatSubPanel, bpy.types.Panel):
     """The selection: how many, the vote sliders, the tools, and what to do with it."""
 
     bl_label = "Selection"
-    bl_idname = "MASKSPLAT_PT_selection"
 
-    def draw(self, context):
-        layout = self.layout
-        obj = context.active_object
+    def draw_splat(self, layout, context, obj):
         row = layout.row()
         row.label(text=f"{selected_count(obj):,} of {len(obj.data.vertices):,} selected", icon="RESTRICT_SELECT_OFF")
         row.prop(obj.masksplat, "show_selection", text="", icon="HIDE_OFF" if obj.masksplat.show_selection else "HIDE_ON")
@@ -111,12 +108,9 @@ class MASKSPLAT_PT_labels(_SplatSubPanel, bpy.types.Panel):
     """Several labels: the label set, where label maps come from, and what to do with them."""
 
     bl_label = "Labels"
-    bl_idname = "MASKSPLAT_PT_labels"
     bl_options = {"DEFAULT_CLOSED"}
 
-    def draw(self, context):
-        layout = self.layout
-        obj = context.active_object
+    def draw_splat(self, layout, context, obj):
         if len(obj.masksplat.labels):
             row = layout.row()
             row.template_list("MASKSPLAT_UL_labels", "", obj.masksplat, "labels", obj.masksplat, "active_label", rows=3)
@@ -144,12 +138,9 @@ class MASKSPLAT_PT_prune(_SplatSubPanel, bpy.types.Panel):
     """Prune Splats and its last quality report."""
 
     bl_label = "Prune"
-    bl_idname = "MASKSPLAT_PT_prune"
     bl_options = {"DEFAULT_CLOSED"}
 
-    def draw(self, context):
-        layout = self.layout
-        obj = context.active_object
+    def draw_splat(self, layout, context, obj):
         layout.operator("masksplat.prune_splats", icon="TRASH")
         if obj.masksplat.prune_report:
             report = json.loads(obj.masksplat.prune_report)
@@ -161,11 +152,9 @@ class MASKSPLAT_PT_prune(_SplatSubPanel, bpy.types.Panel):
 
 class MASKSPLAT_PT_export(_SplatSubPanel, bpy.types.Panel):
     bl_label = "Export"
-    bl_idname = "MASKSPLAT_PT_export"
     bl_options = {"DEFAULT_CLOSED"}
 
-    def draw(self, context):
-        layout = self.layout
+    def draw_splat(self, layout, context, obj):
         layout.operator("masksplat.export_splats", icon="EXPORT")
         op = layout.operator("masksplat.export_splats", text="Export Selected", icon="EXPORT")
         op.gaussians = "SELECTED"

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
-from bpy.props import (
-    BoolProperty,
-    EnumProperty,
-    FloatProperty,
-    FloatVectorProperty,
-    IntProperty,
-)
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty
 
 from ..scene import masks as scene_masks
 from ..scene import selection
+from ..scene.properties import colour_property
 from ..scene.splat_object import is_splat_object, keep_vertices
 from .common import LoadCameraFiles, ObjectMode, Refused, SplatEdit
 from .modal import PlanWork, interactive
@@ -149,8 +144,7 @@ class MASKSPLAT_OT_select_by_value(SplatEdit, bpy.types.Operator):
     opacity: FloatProperty(name="Opacity", default=0.1, min=0.0, max=1.0, description="Opacity threshold")
     scale: FloatProperty(name="Scale", default=5.0, min=0.0, soft_max=100.0, description="Size threshold, in multiples of the median Gaussian's largest size")
     distance: FloatProperty(name="Distance", default=0.15, min=0.0, max=1.75, description="Largest RGB distance (0..1 per channel) from the reference colour")
-    colour: FloatVectorProperty(name="Colour", subtype="COLOR", size=3, min=0.0, max=1.0, default=(1.0, 1.0, 1.0),
-                                description="Reference colour (set from the picked Gaussian)")  # fmt: skip
+    colour: colour_property((1.0, 1.0, 1.0), "Reference colour (set from the picked Gaussian)")
     splat: IntProperty(name="Picked Gaussian", default=-1, min=-1, description="Gaussian whose colour to match (-1: the Colour above)")
     action: EnumProperty(
         name="Action",
