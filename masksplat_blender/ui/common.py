@@ -11,6 +11,7 @@ from bpy.props import StringProperty
 
 from ..core.masks import MaskError, check_mask_size, match_mask_files
 from ..scene.cameras import camera_resolution, cameras_by_stem
+from ..scene.masks import load_mask_file
 from ..scene.selection import scene_cameras
 from ..scene.splat_object import is_splat_object
 from .reports import USER_ERRORS, report_error
@@ -87,10 +88,12 @@ class SplatEdit(SplatOperator, Reported):
 class LoadCameraFiles(SplatOperator, Reported):
     """Mixin for an operator that loads one file per camera from a folder, named after the
     camera's image (e.g. SAM output). Every file is read and checked before any is stored, so
-    one bad file changes nothing. The operator defines `what` (the files' kind, for messages),
-    `read_file(path)` and `store_files(obj, {camera object: data}) -> str` (what it loaded)."""
+    one bad file changes nothing. The operator defines `store_files(obj, {camera object:
+    data}) -> str` (what it loaded) and, for files other than masks, `what` (their kind, for
+    messages) and `read_file(path)`."""
 
     what = "mask"
+    read_file = staticmethod(load_mask_file)
     directory: StringProperty(name="Folder", subtype="DIR_PATH")
 
     def invoke(self, context, event):

@@ -20,14 +20,13 @@ class MASKSPLAT_OT_add_label(SplatOperator, Reported, bpy.types.Operator):
 
     name: StringProperty(name="Name", default="")
 
-    def run(self, context) -> str:
+    def run(self, context) -> None:
         obj = context.active_object
         count = max(len(obj.masksplat.labels), 1) + 1
         scene_labels.ensure_label_set(obj, count)
         if self.name:
             obj.masksplat.labels[count - 1].name = self.name
         obj.masksplat.active_label = count - 1
-        return ""
 
 
 class MASKSPLAT_OT_remove_label(SplatOperator, bpy.types.Operator):
@@ -54,8 +53,7 @@ class MASKSPLAT_OT_load_label_maps(LoadCameraFiles, bpy.types.Operator):
     bl_label = "Load Label Maps"
     what = "label map"
 
-    def read_file(self, path):
-        return scene_labels.read_label_file(path)
+    read_file = staticmethod(scene_labels.read_label_file)
 
     def store_files(self, obj, loaded: dict) -> str:
         count = max(int(ids.max(initial=0)) for ids in loaded.values()) + 1

@@ -14,12 +14,17 @@ from .preview_ops import stale_reason
 from .selection_ops import draw_selection_tools
 
 
-class MASKSPLAT_PT_main(bpy.types.Panel):
-    bl_label = "MaskSplat"
-    bl_idname = "MASKSPLAT_PT_main"
+class _Sidebar:
+    """Where MaskSplat's panels are: the 3D viewport's sidebar, its own tab."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "MaskSplat"
+
+
+class MASKSPLAT_PT_main(_Sidebar, bpy.types.Panel):
+    bl_label = "MaskSplat"
+    bl_idname = "MASKSPLAT_PT_main"
 
     def draw(self, context):
         layout = self.layout
@@ -36,14 +41,11 @@ class MASKSPLAT_PT_main(bpy.types.Panel):
         box.prop(obj.masksplat, "camera_collection")
 
 
-class _SplatSubPanel(ActiveSplat):
+class _SplatSubPanel(_Sidebar, ActiveSplat):
     """A collapsible section of the MaskSplat panel, about the active splat object: it defines
     `draw_splat(layout, context, obj)` (its id is its class name, Blender's default)."""
 
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "MaskSplat"
-    bl_parent_id = "MASKSPLAT_PT_main"
+    bl_parent_id = MASKSPLAT_PT_main.bl_idname
 
     def draw(self, context):
         self.draw_splat(self.layout, context, context.active_object)

@@ -48,7 +48,7 @@ class MASKSPLAT_OT_select_by_votes(SplatEdit, bpy.types.Operator):
     )
     beta: FloatProperty(name="Beta", min=0.0, max=2.0, default=-1.0, description="Override the object's beta (-1: use it)")
 
-    def edit(self, context, obj) -> str:
+    def edit(self, context, obj) -> str | None:
         if self.action == "SELECT":
             if not selection.has_votes(obj):
                 raise ValueError(f"'{obj.name}' has no votes yet: run Compute Selection first")
@@ -57,7 +57,6 @@ class MASKSPLAT_OT_select_by_votes(SplatEdit, bpy.types.Operator):
             selection.set_vertex_selection(obj, np.zeros(len(obj.data.vertices), bool))
         else:
             selection.set_vertex_selection(obj, ~selection.vertex_selection(obj))
-        return ""
 
 
 class MASKSPLAT_OT_delete_selected(SplatEdit, bpy.types.Operator):
@@ -258,9 +257,6 @@ class MASKSPLAT_OT_load_masks(LoadCameraFiles, bpy.types.Operator):
 
     bl_idname = "masksplat.load_masks"
     bl_label = "Load Masks"
-
-    def read_file(self, path):
-        return scene_masks.load_mask_file(path)
 
     def store_files(self, obj, loaded: dict) -> str:
         for cam, mask in loaded.items():
