@@ -24,10 +24,8 @@ class Refused(Exception):
 class Reported:
     """Mixin for an operator whose `run(context)` does the work and returns what it did: a
     line for the status bar (or nothing), or a report with `warnings` and a `summary`. What
-    it raises cancels the operator, reported in one line: `Refused` as a warning, the errors
-    in `caught` as errors (for a batch job too, see reports.report_error)."""
-
-    caught = USER_ERRORS
+    it raises cancels the operator, reported in one line: `Refused` as a warning, a user's
+    error (reports.USER_ERRORS) as an error, kept for a batch job too (reports.report_error)."""
 
     def execute(self, context):
         try:
@@ -35,7 +33,7 @@ class Reported:
         except Refused as why:
             self.report({"WARNING"}, str(why))
             return {"CANCELLED"}
-        except self.caught as err:
+        except USER_ERRORS as err:
             return report_error(self, err)
         for line in getattr(done, "warnings", ()):
             self.report({"WARNING"}, line)

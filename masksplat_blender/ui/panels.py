@@ -43,7 +43,7 @@ class MASKSPLAT_PT_main(_Sidebar, bpy.types.Panel):
 
 class _SplatSubPanel(_Sidebar, ActiveSplat):
     """A collapsible section of the MaskSplat panel, about the active splat object: it defines
-    `draw_splat(layout, context, obj)` (its id is its class name, Blender's default)."""
+    `draw_splat(layout, context, obj)`."""
 
     bl_parent_id = MASKSPLAT_PT_main.bl_idname
 
@@ -55,6 +55,7 @@ class MASKSPLAT_PT_masks(_SplatSubPanel, bpy.types.Panel):
     """Views and their masks: preview, paint (from any view), load, compute."""
 
     bl_label = "Masks"
+    bl_idname = "MASKSPLAT_PT_masks"
 
     def draw_splat(self, layout, context, obj):
         col = layout.column(align=True)
@@ -77,6 +78,7 @@ class MASKSPLAT_PT_selection(_SplatSubPanel, bpy.types.Panel):
     """The selection: how many, the vote sliders, the tools, and what to do with it."""
 
     bl_label = "Selection"
+    bl_idname = "MASKSPLAT_PT_selection"
 
     def draw_splat(self, layout, context, obj):
         row = layout.row()
@@ -110,6 +112,7 @@ class MASKSPLAT_PT_labels(_SplatSubPanel, bpy.types.Panel):
     """Several labels: the label set, where label maps come from, and what to do with them."""
 
     bl_label = "Labels"
+    bl_idname = "MASKSPLAT_PT_labels"
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw_splat(self, layout, context, obj):
@@ -140,6 +143,7 @@ class MASKSPLAT_PT_prune(_SplatSubPanel, bpy.types.Panel):
     """Prune Splats and its last quality report."""
 
     bl_label = "Prune"
+    bl_idname = "MASKSPLAT_PT_prune"
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw_splat(self, layout, context, obj):
@@ -154,6 +158,7 @@ class MASKSPLAT_PT_prune(_SplatSubPanel, bpy.types.Panel):
 
 class MASKSPLAT_PT_export(_SplatSubPanel, bpy.types.Panel):
     bl_label = "Export"
+    bl_idname = "MASKSPLAT_PT_export"
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw_splat(self, layout, context, obj):

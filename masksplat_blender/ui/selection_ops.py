@@ -12,7 +12,6 @@ from ..scene.properties import colour_property
 from ..scene.splat_object import is_splat_object, keep_vertices
 from .common import LoadCameraFiles, ObjectMode, Refused, SplatEdit
 from .modal import PlanWork, interactive
-from .reports import USER_ERRORS
 
 
 def _require_selection(obj) -> np.ndarray:
@@ -132,7 +131,6 @@ class MASKSPLAT_OT_select_by_value(SplatEdit, bpy.types.Operator):
 
     bl_idname = "masksplat.select_by_value"
     bl_label = "Select by Value"
-    caught = (*USER_ERRORS, IndexError)  # a Picked Gaussian that the object does not have
 
     value: EnumProperty(name="Value", items=VALUE_ITEMS, default="OPACITY")
     compare: EnumProperty(
@@ -189,7 +187,10 @@ class MASKSPLAT_OT_select_by_value(SplatEdit, bpy.types.Operator):
 
     def edit(self, context, obj) -> str:
         if self.value == "COLOUR" and self.splat >= 0:
-            self.colour = selection.splat_colour(obj, self.splat)
+            try:
+                self.colour = selection.splat_colour(obj, self.splat)
+            except IndexError as err:  # a Picked Gaussian that the object does not have
+                raise ValueError(str(err)) from err
         limit = {"OPACITY": self.opacity, "SCALE": self.scale, "COLOUR": self.distance}[self.value]
         above = self.compare == "ABOVE" and self.value != "COLOUR"
         count = selection.select_by_value(obj, self.value, limit, above, self.action, tuple(self.colour))
