@@ -26,9 +26,8 @@ def colour_property(default: tuple, description: str, **options):
 def _vote_threshold(name: str, default: float, maximum: float, description: str):
     """A number (0 to `maximum`) the selection is decided by: changing it re-selects from the
     stored votes at once."""
-    return FloatProperty(
-        name=name, description=description, default=default, min=0.0, max=maximum, update=lambda self, context: _reselect(self, context)
-    )
+    return FloatProperty(name=name, description=description, default=default, min=0.0, max=maximum,
+                         update=lambda self, context: _reselect(self, context))  # fmt: skip
 
 
 class MaskSplatLabel(bpy.types.PropertyGroup):
