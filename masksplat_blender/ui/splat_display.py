@@ -240,6 +240,7 @@ def _busy() -> bool:
 
 
 def _tick():
+    _forget_removed()
     _start_packs()
     if _finish_jobs():
         _redraw_views()
@@ -443,8 +444,16 @@ def wait_until_idle(timeout: float = 30.0) -> bool:
 # --- registration ------------------------------------------------------------------------------
 
 
+def _forget_removed() -> None:
+    """Let go of the textures of objects that are gone (deleted, renamed: a new name packs anew)."""
+    for name in [name for name in _SPLATS if bpy.data.objects.get(name) is None]:
+        del _SPLATS[name]
+
+
 @bpy.app.handlers.persistent
 def _on_depsgraph_update(scene, depsgraph) -> None:
+    if depsgraph.id_type_updated("OBJECT"):
+        _forget_removed()
     for update in depsgraph.updates:
         if isinstance(update.id, bpy.types.Object) and update.is_updated_geometry:
             mark_changed(update.id.original.name)
