@@ -9,6 +9,7 @@ tinted (core/tint) from the `ms_selected` attribute the selection functions keep
 from __future__ import annotations
 
 import bpy
+import numpy as np
 
 from ..core.splat_io import SH_C0
 from ..core.tint import SELECTION_TINT, TINT_STRENGTH
@@ -20,6 +21,9 @@ SHOW_LABELS = "Show Labels"
 SHOW_SELECTION = "Show Selection"
 LABEL_COLOUR = "ms_label_color"
 SHOWN_SELECTION = "ms_selected"  # float point attribute, 1 = selected (Geometry Nodes cannot read ".select_vert")
+POINT_SIZE = "Point Size"
+POINTS_ALONE = 1.5  # point radius in standard deviations when the points are the display
+POINTS_UNDER_SPLATS = 0.02  # under the Gaussian display: too small to see, still there to click
 
 
 def _named_attribute(tree, name: str, location, data_type: str = "FLOAT"):
@@ -69,8 +73,8 @@ def _store(tree, geometry, name: str, data_type: str, value, location):
 def _build_node_group() -> bpy.types.NodeTree:
     tree = bpy.data.node_groups.new(NODE_GROUP_NAME, "GeometryNodeTree")
     tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
-    size = tree.interface.new_socket("Point Size", in_out="INPUT", socket_type="NodeSocketFloat")
-    size.default_value = 1.5
+    size = tree.interface.new_socket(POINT_SIZE, in_out="INPUT", socket_type="NodeSocketFloat")
+    size.default_value = POINTS_ALONE
     size.min_value = 0.0
     size.description = "Point radius in standard deviations of each splat"
     show_labels = tree.interface.new_socket(SHOW_LABELS, in_out="INPUT", socket_type="NodeSocketBool")
@@ -192,9 +196,10 @@ def setup_display(obj: bpy.types.Object) -> None:
     if modifier is None:
         modifier = obj.modifiers.new(MODIFIER_NAME, "NODES")
     modifier.node_group = display_node_group()
+    set_splat_display(obj, obj.masksplat.show_splats)
 
 
-def _set_switch(obj: bpy.types.Object, name: str, value: bool) -> None:
+def _set_input(obj: bpy.types.Object, name: str, value) -> None:
     modifier = obj.modifiers.get(MODIFIER_NAME)
     if modifier is None:
         return
@@ -203,10 +208,20 @@ def _set_switch(obj: bpy.types.Object, name: str, value: bool) -> None:
     socket = modifier.node_group.interface.items_tree[name]
     interface = getattr(modifier, "properties", None)  # Blender 5.2: inputs are structs, not ID properties
     if interface is not None and hasattr(interface.inputs, socket.identifier):
-        getattr(interface.inputs, socket.identifier).value = bool(value)
+        getattr(interface.inputs, socket.identifier).value = value
     else:
-        modifier[socket.identifier] = bool(value)
+        modifier[socket.identifier] = value
     obj.update_tag()
+
+
+def _set_switch(obj: bpy.types.Object, name: str, value: bool) -> None:
+    _set_input(obj, name, bool(value))
+
+
+def set_splat_display(obj: bpy.types.Object, on: bool) -> None:
+    """The Gaussian display (ui/splat_display) draws the object, or the points do: under the
+    Gaussians the points shrink so they do not show, but stay there for clicking."""
+    _set_input(obj, POINT_SIZE, POINTS_UNDER_SPLATS if on else POINTS_ALONE)
 
 
 def set_show_labels(obj: bpy.types.Object, show: bool) -> None:
@@ -217,3 +232,50 @@ def set_show_labels(obj: bpy.types.Object, show: bool) -> None:
 def set_show_selection(obj: bpy.types.Object, show: bool) -> None:
     """Tint the selected points, or not."""
     _set_switch(obj, SHOW_SELECTION, show)
+
+
+def point_values(mesh, name: str) -> np.ndarray | None:
+    """[N] float32 values of a FLOAT point attribute (None when the mesh has none of that name)."""
+    attribute = mesh.attributes.get(name)
+    if attribute is None:
+        return None
+    values = np.empty(len(mesh.vertices), dtype=np.float32)
+    attribute.data.foreach_get("value", values)
+    return values
+
+
+def _columns(mesh, names) -> np.ndarray:
+    return np.stack([point_values(mesh, name) for name in names], axis=1)
+
+
+def display_inputs(obj: bpy.types.Object) -> dict:
+    """What the Gaussian display packs for `obj` (object space, float32): means [N, 3], quats
+    [N, 4] wxyz, log_scales [N, 3], logits [N], f_dc [N, 3], f_rest [N, M, 3] (only with
+    view-dependent colour), selected [N] bool (only where the selection is shown), label
+    colours [N, 3] (only with Colour by Label), and the splat scale."""
+    mesh, props = obj.data, obj.masksplat
+    n = len(mesh.vertices)
+    positions = np.empty(n * 3, dtype=np.float32)
+    mesh.attributes["position"].data.foreach_get("vector", positions)
+    out = {
+        "means": positions.reshape(n, 3),
+        "quats": _columns(mesh, [f"rot_{i}" for i in range(4)]),
+        "log_scales": _columns(mesh, [f"scale_{i}" for i in range(3)]),
+        "logits": point_values(mesh, "opacity"),
+        "f_dc": _columns(mesh, [f"f_dc_{i}" for i in range(3)]),
+        "f_rest": None, "selected": None, "label_colours": None,
+        "scale": float(props.splat_scale),
+    }  # fmt: skip
+    m = (props.sh_degree + 1) ** 2 - 1
+    if props.view_dependent and m:
+        rest = _columns(mesh, [f"f_rest_{i}" for i in range(3 * m)])
+        out["f_rest"] = np.ascontiguousarray(rest.reshape(n, 3, m).transpose(0, 2, 1))
+    shown = point_values(mesh, SHOWN_SELECTION) if props.show_selection else None
+    if shown is not None and (shown > 0.5).any():
+        out["selected"] = shown > 0.5
+    label_colour = mesh.attributes.get(LABEL_COLOUR)
+    if props.show_labels and label_colour is not None:
+        values = np.empty(n * 3, dtype=np.float32)
+        label_colour.data.foreach_get("vector", values)
+        out["label_colours"] = values.reshape(n, 3)
+    return out

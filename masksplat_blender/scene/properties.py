@@ -97,6 +97,29 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
         default=True,
         update=lambda self, context: _show_selection(self, context),
     )
+    show_splats: BoolProperty(
+        name="Splat Display",
+        description="Draw the Gaussians as they render (off: coloured points sized like the splats, as before)",
+        default=True,
+        update=lambda self, context: _splat_display(self, context),
+    )
+    splat_scale: FloatProperty(
+        name="Splat Scale",
+        description="Size of every Gaussian in the splat display, as a factor of its own (1 = as trained; "
+        "smaller shows the structure, larger fills gaps)",
+        default=1.0,
+        min=0.01,
+        soft_max=2.0,
+        max=10.0,
+        update=lambda self, context: _redraw_views(context),
+    )
+    view_dependent: BoolProperty(
+        name="View-Dependent Colour",
+        description="Colour the splat display with every spherical-harmonics band the file has, as seen from the view "
+        "(off: the base colour only, faster and lighter)",
+        default=False,
+        update=lambda self, context: _redraw_views(context),
+    )
     prune_report: StringProperty(name="Prune Report", options={"HIDDEN"}, description="The last Prune Splats quality report (JSON)")
     # Camera objects: the mask painted or loaded for them, and the OpenCV intrinsics they were made from.
     mask: PointerProperty(name="Mask", type=bpy.types.Image, description="This camera's mask (red: object, blue: ignore)")
@@ -129,6 +152,23 @@ def _show_selection(props, context) -> None:
 
     if _on_mesh(props):
         set_show_selection(props.id_data, props.show_selection)
+
+
+def _redraw_views(context) -> None:
+    """A display setting changed: the 3D views draw again (the splat display re-packs then)."""
+    wm = getattr(context, "window_manager", None)
+    for window in wm.windows if wm is not None else ():
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+def _splat_display(props, context) -> None:
+    from .display import set_splat_display
+
+    obj = props.id_data
+    if obj is not None and obj.type == "MESH" and obj.masksplat.is_splat:
+        set_splat_display(obj, props.show_splats)
 
 
 def _recolour(props, context) -> None:

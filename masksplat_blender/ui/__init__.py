@@ -16,10 +16,11 @@ from . import (
     preview_ops,
     prune_ops,
     selection_ops,
+    splat_display,
 )
 
 # Registered in this order, unregistered in reverse.
-MODULES = (properties, preferences, backend_ops, io_ops, selection_ops, label_ops, preview_ops, paint, prune_ops, panels)
+MODULES = (properties, preferences, backend_ops, io_ops, selection_ops, label_ops, preview_ops, paint, prune_ops, splat_display, panels)
 
 
 def register() -> None:

@@ -51,6 +51,24 @@ class _SplatSubPanel(_Sidebar, ActiveSplat):
         self.draw_splat(self.layout, context, context.active_object)
 
 
+class MASKSPLAT_PT_display(_SplatSubPanel, bpy.types.Panel):
+    """How the splat shows in the viewport: as Gaussians (the splat display) or as points."""
+
+    bl_label = "Display"
+    bl_idname = "MASKSPLAT_PT_display"
+
+    def draw(self, context):
+        layout = self.layout
+        props = context.active_object.masksplat
+        layout.prop(props, "show_splats")
+        col = layout.column(align=True)
+        col.active = props.show_splats
+        col.prop(props, "splat_scale", slider=True)
+        row = col.row()
+        row.active = props.show_splats and props.sh_degree > 0
+        row.prop(props, "view_dependent")
+
+
 class MASKSPLAT_PT_masks(_SplatSubPanel, bpy.types.Panel):
     """Views and their masks: preview, paint (from any view), load, compute."""
 
@@ -170,6 +188,7 @@ class MASKSPLAT_PT_export(_SplatSubPanel, bpy.types.Panel):
 CLASSES = (
     MASKSPLAT_UL_labels,
     MASKSPLAT_PT_main,
+    MASKSPLAT_PT_display,
     MASKSPLAT_PT_masks,
     MASKSPLAT_PT_selection,
     MASKSPLAT_PT_labels,

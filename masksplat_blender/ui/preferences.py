@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import bpy
-from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from ..scene.settings import ADDON_PACKAGE, addon_preferences
 
@@ -41,6 +43,15 @@ class MaskSplatPreferences(bpy.types.AddonPreferences):
         description="Render the viewed camera's preview again when the splats or their selection change "
         "(off: the panel says the preview is out of date)",
     )
+    resort_angle: FloatProperty(
+        name="Re-sort Angle",
+        subtype="ANGLE",
+        default=math.radians(2.0),
+        min=math.radians(0.1),
+        max=math.radians(45.0),
+        description="How far a view turns before the splat display sorts the Gaussians again (back to front). "
+        "Smaller blends more exactly while you orbit; larger does less work on big splats",
+    )
 
     feature_model: StringProperty(
         name="Feature Model",
@@ -65,6 +76,7 @@ class MaskSplatPreferences(bpy.types.AddonPreferences):
         row = layout.row()
         row.prop(self, "view_camera_size")
         row.prop(self, "preview_auto_refresh")
+        layout.prop(self, "resort_angle")
         box = layout.box()
         box.label(text="Label transfer (DINOv2)")
         box.prop(self, "feature_model")
