@@ -166,9 +166,8 @@ def _redraw_views(context) -> None:
 def _splat_display(props, context) -> None:
     from .display import set_splat_display
 
-    obj = props.id_data
-    if obj is not None and obj.type == "MESH" and obj.masksplat.is_splat:
-        set_splat_display(obj, props.show_splats)
+    if _on_mesh(props) and props.is_splat:
+        set_splat_display(props.id_data, props.show_splats)
 
 
 def _recolour(props, context) -> None:
