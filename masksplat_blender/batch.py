@@ -44,16 +44,13 @@ def _scene_inputs(parser, required: bool = True) -> None:
     parser.add_argument("--cameras", required=required, help="cameras.json, transforms.json or a COLMAP sparse folder")
 
 
-def _add_convert(sub, common) -> None:
-    convert = sub.add_parser("convert", parents=[common], help="import a splat file into Blender and export it again")
+def _convert_options(convert) -> None:
     convert.add_argument("--ply", required=True, help="input splat file (.ply, .compressed.ply, .spz, .sog or a SOG meta.json, .splat)")
     convert.add_argument("--out", required=True, help="output splat file; its extension picks the format (.ply, .compressed.ply, .spz)")
     convert.add_argument("--drop-invalid", action="store_true", help="drop Gaussians with NaN/Inf values or a zero rotation")
 
 
-def _add_segment(sub, common, backend) -> None:
-    seg = sub.add_parser("segment", parents=[common, backend], help="select the Gaussians that masks show; write OBJECT.ply and REST.ply")
-    _scene_inputs(seg, required=False)  # or in --jobs
+def _segment_options(seg) -> None:
     seg.add_argument("--masks", help="folder of masks named after the cameras (white = object)")
     seg.add_argument("--out", help="OBJECT.ply: the selected Gaussians")
     seg.add_argument("--rest", help="REST.ply: the other Gaussians")
@@ -66,12 +63,12 @@ def _add_segment(sub, common, backend) -> None:
     seg.add_argument("--jobs", help="JOBS.json: a list of {ply, cameras, masks, out, ...} run in one process")
 
 
-def _add_render_and_evaluate(sub, common, backend) -> None:
-    ren = sub.add_parser("render", parents=[common, backend], help="render the splat from every camera to PNG")
-    _scene_inputs(ren)
+def _render_options(ren) -> None:
     ren.add_argument("--out", required=True, help="folder for <camera>.png")
     ren.add_argument("--background", type=float, nargs=3, default=(0.0, 0.0, 0.0), metavar=("R", "G", "B"))
-    ev = sub.add_parser("evaluate", parents=[common, backend], help="mIoU / mAcc of a selection against ground-truth masks")
+
+
+def _evaluate_options(ev) -> None:
     ev.add_argument("--ply", required=True, help="OBJECT.ply written by segment")
     ev.add_argument("--scene", required=True, help="the SCENE.ply it was selected from")
     ev.add_argument("--cameras", required=True)
@@ -79,9 +76,7 @@ def _add_render_and_evaluate(sub, common, backend) -> None:
     ev.add_argument("--report", help="write the report as JSON")
 
 
-def _add_prune(sub, common, backend) -> None:
-    pr = sub.add_parser("prune", parents=[common, backend], help="remove the Gaussians no view needs, with a quality report")
-    _scene_inputs(pr)
+def _prune_options(pr) -> None:
     pr.add_argument("--out", required=True, help="PRUNED.ply")
     pr.add_argument("--criterion", default="zero", help="zero | threshold:X (weight per view pixel) | fraction:F")
     pr.add_argument("--min-psnr", type=float, default=None, metavar="DB", help="with fraction: remove less to keep this PSNR")
@@ -90,10 +85,7 @@ def _add_prune(sub, common, backend) -> None:
     pr.add_argument("--report", help="REPORT.json")
 
 
-def _add_affordance(sub, common, backend) -> None:
-    aff = sub.add_parser("affordance", parents=[common, backend],
-                         help="transfer part labels from one annotated image with DINOv2 and lift them to 3D")  # fmt: skip
-    _scene_inputs(aff)
+def _affordance_options(aff) -> None:
     aff.add_argument("--source-image", required=True, action="append", metavar="IMG",
                      help="the annotated image (a photo or a render); repeat for several, each with its --source-labels")
     aff.add_argument("--source-camera", action="append", metavar="NAME",
@@ -112,15 +104,29 @@ def _add_affordance(sub, common, backend) -> None:
     aff.add_argument("--report", help="write the summary (with the evaluation) as JSON")
 
 
+# name, help, whether it runs the backend, whether it takes --ply and --cameras (required, or
+# optional: segment takes them in --jobs too), its own options
+REQUIRED, OPTIONAL = True, False
+COMMANDS = (
+    ("convert", "import a splat file into Blender and export it again", False, None, _convert_options),
+    ("segment", "select the Gaussians that masks show; write OBJECT.ply and REST.ply", True, OPTIONAL, _segment_options),
+    ("render", "render the splat from every camera to PNG", True, REQUIRED, _render_options),
+    ("evaluate", "mIoU / mAcc of a selection against ground-truth masks", True, None, _evaluate_options),
+    ("prune", "remove the Gaussians no view needs, with a quality report", True, REQUIRED, _prune_options),
+    ("affordance", "transfer part labels from one annotated image with DINOv2 and lift them to 3D", True, REQUIRED,
+     _affordance_options),
+)  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="masksplat", description="MaskSplat batch commands")
     sub = parser.add_subparsers(dest="command", required=True)
     common, backend = _parents()
-    _add_convert(sub, common)
-    _add_segment(sub, common, backend)
-    _add_render_and_evaluate(sub, common, backend)
-    _add_prune(sub, common, backend)
-    _add_affordance(sub, common, backend)
+    for name, help_text, runs_backend, scene, add_options in COMMANDS:
+        command = sub.add_parser(name, parents=[common, backend] if runs_backend else [common], help=help_text)
+        if scene is not None:
+            _scene_inputs(command, required=scene)
+        add_options(command)
     return parser
 
 

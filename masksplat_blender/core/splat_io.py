@@ -495,13 +495,9 @@ def write_splats(path, data: SplatData, keep: np.ndarray | None = None) -> list[
     from . import compressed_ply, spz
 
     writer = {"compressed_ply": compressed_ply.write_compressed_ply, "spz": spz.write_spz}[fmt.key]
+    vertices = kept_vertices(path, data, keep)
     if keep is not None:
-        keep = np.asarray(keep)
-        if keep.dtype != bool or keep.shape != (data.count,):
-            raise SplatFileError(path, f"keep must be a bool array of {data.count} entries, got {keep.dtype} {keep.shape}")
-        data = SplatData(data.vertices[keep], data.sh_degree, data.source, data.byte_order, list(data.comments))
-    if data.count == 0:
-        raise SplatFileError(path, "nothing to write: zero Gaussians are kept")
+        data = SplatData(vertices, data.sh_degree, data.source, data.byte_order, list(data.comments))
     note = writer(path, data)
     dropped = [name for name in data.vertices.dtype.names if name not in inria_dtype(data.sh_degree, normals=False).names]
     if dropped:
@@ -564,13 +560,9 @@ def ply_header(elements, byte_order: str = "<", comments=()) -> bytes:
     return ("\n".join(lines) + "\n").encode(*HEADER_ENCODING)
 
 
-def write_ply(path, data: SplatData, keep: np.ndarray | None = None) -> None:
-    """Write the Gaussians (only those where `keep` is True) in the layout they were read with.
-
-    Written to a temporary file beside `path` and renamed, so a failure never leaves a
-    half-written file and an existing file is replaced only by a complete one.
-    """
-    path = Path(path)
+def kept_vertices(path, data: SplatData, keep: np.ndarray | None) -> np.ndarray:
+    """The vertices to write: all, or those where `keep` ([N] bool) is True. Refuses a `keep`
+    of another shape or type, and nothing to write."""
     vertices = data.vertices
     if keep is not None:
         keep = np.asarray(keep)
@@ -579,6 +571,17 @@ def write_ply(path, data: SplatData, keep: np.ndarray | None = None) -> None:
         vertices = vertices[keep]
     if vertices.shape[0] == 0:
         raise SplatFileError(path, "nothing to write: zero Gaussians are kept")
+    return vertices
+
+
+def write_ply(path, data: SplatData, keep: np.ndarray | None = None) -> None:
+    """Write the Gaussians (only those where `keep` is True) in the layout they were read with.
+
+    Written to a temporary file beside `path` and renamed, so a failure never leaves a
+    half-written file and an existing file is replaced only by a complete one.
+    """
+    path = Path(path)
+    vertices = kept_vertices(path, data, keep)
     expected = np.dtype([(name, vertices.dtype.fields[name][0].newbyteorder(data.byte_order)) for name in vertices.dtype.names])
     vertices = np.ascontiguousarray(vertices.astype(expected, copy=False))
     write_atomically(path, lambda handle: (handle.write(_header_bytes(data, vertices.shape[0])), vertices.tofile(handle)))

@@ -26,26 +26,48 @@ POINTS_ALONE = 1.5  # point radius in standard deviations when the points are th
 POINTS_UNDER_SPLATS = 0.02  # under the Gaussian display: too small to see, still there to click
 
 
-def _named_float(tree, name: str, location):
+def _named_attribute(tree, name: str, location, data_type: str = "FLOAT"):
     node = tree.nodes.new("GeometryNodeInputNamedAttribute")
-    node.data_type = "FLOAT"
+    node.data_type = data_type
     node.inputs["Name"].default_value = name
     node.location = location
     return node.outputs["Attribute"]
 
 
-def _math(tree, operation: str, a, b=None, location=(0, 0)):
-    node = tree.nodes.new("ShaderNodeMath")
+def _operation(tree, node_type: str, operation: str, inputs: dict, location):
+    """A math node's result: each of `inputs` ({index or name: value}) is linked when it is a
+    socket, set when it is a number or a vector, left alone when None."""
+    node = tree.nodes.new(node_type)
     node.operation = operation
     node.location = location
-    for index, value in enumerate((a, b)):
+    for key, value in inputs.items():
         if value is None:
             continue
-        if isinstance(value, (int, float)):
-            node.inputs[index].default_value = value
+        if isinstance(value, (int, float, tuple)):
+            node.inputs[key].default_value = value
         else:
-            tree.links.new(value, node.inputs[index])
+            tree.links.new(value, node.inputs[key])
     return node.outputs[0]
+
+
+def _math(tree, operation: str, a, b=None, location=(0, 0)):
+    return _operation(tree, "ShaderNodeMath", operation, {0: a, 1: b}, location)
+
+
+def _vector_math(tree, operation: str, inputs: dict, location):
+    return _operation(tree, "ShaderNodeVectorMath", operation, inputs, location)
+
+
+def _store(tree, geometry, name: str, data_type: str, value, location):
+    """Store `value` as the point attribute `name` of `geometry`; the geometry out."""
+    node = tree.nodes.new("GeometryNodeStoreNamedAttribute")
+    node.data_type = data_type
+    node.domain = "POINT"
+    node.location = location
+    node.inputs["Name"].default_value = name
+    tree.links.new(geometry, node.inputs["Geometry"])
+    tree.links.new(value, node.inputs["Value"])
+    return node.outputs["Geometry"]
 
 
 def _build_node_group() -> bpy.types.NodeTree:
@@ -68,7 +90,7 @@ def _build_node_group() -> bpy.types.NodeTree:
     group_out.location = (700, 0)
 
     # Radius: exp(max(log-scale)) * Point Size.
-    s0, s1, s2 = (_named_float(tree, f"scale_{i}", (-900, -200 - 120 * i)) for i in range(3))
+    s0, s1, s2 = (_named_attribute(tree, f"scale_{i}", (-900, -200 - 120 * i)) for i in range(3))
     largest = _math(tree, "MAXIMUM", _math(tree, "MAXIMUM", s0, s1, (-700, -250)), s2, (-550, -300))
     radius = _math(tree, "MULTIPLY", _math(tree, "EXPONENT", largest, None, (-400, -300)), group_in.outputs[1], (-250, -300))
 
@@ -81,77 +103,43 @@ def _build_node_group() -> bpy.types.NodeTree:
     dc = nodes.new("ShaderNodeCombineXYZ")
     dc.location = (-400, 300)
     for i in range(3):
-        links.new(_named_float(tree, f"f_dc_{i}", (-650, 450 - 120 * i)), dc.inputs[i])
-    colour = nodes.new("ShaderNodeVectorMath")
-    colour.operation = "MULTIPLY_ADD"
-    colour.location = (-200, 300)
-    links.new(dc.outputs[0], colour.inputs[0])
-    colour.inputs[1].default_value = (SH_C0, SH_C0, SH_C0)
-    colour.inputs[2].default_value = (0.5, 0.5, 0.5)
+        links.new(_named_attribute(tree, f"f_dc_{i}", (-650, 450 - 120 * i)), dc.inputs[i])
+    colour = _vector_math(tree, "MULTIPLY_ADD", {0: dc.outputs[0], 1: (SH_C0, SH_C0, SH_C0), 2: (0.5, 0.5, 0.5)}, (-200, 300))
 
-    label_colour = nodes.new("GeometryNodeInputNamedAttribute")
-    label_colour.data_type = "FLOAT_VECTOR"
-    label_colour.inputs["Name"].default_value = LABEL_COLOUR
-    label_colour.location = (-200, 500)
+    label_colour = _named_attribute(tree, LABEL_COLOUR, (-200, 500), "FLOAT_VECTOR")
     switch = nodes.new("GeometryNodeSwitch")
     switch.input_type = "VECTOR"
     switch.location = (-50, 350)
     links.new(group_in.outputs[SHOW_LABELS], switch.inputs["Switch"])
-    links.new(colour.outputs[0], switch.inputs["False"])
-    links.new(label_colour.outputs["Attribute"], switch.inputs["True"])
+    links.new(colour, switch.inputs["False"])
+    links.new(label_colour, switch.inputs["True"])
 
-    store_colour = nodes.new("GeometryNodeStoreNamedAttribute")
-    store_colour.data_type = "FLOAT_VECTOR"
-    store_colour.domain = "POINT"
-    store_colour.location = (100, 0)
-    store_colour.inputs["Name"].default_value = "ms_color"
-    links.new(to_points.outputs["Points"], store_colour.inputs["Geometry"])
-    links.new(_selection_tint(tree, switch.outputs[0], group_in.outputs[SHOW_SELECTION]), store_colour.inputs["Value"])
-
-    store_alpha = nodes.new("GeometryNodeStoreNamedAttribute")
-    store_alpha.data_type = "FLOAT"
-    store_alpha.domain = "POINT"
-    store_alpha.location = (300, 0)
-    store_alpha.inputs["Name"].default_value = "ms_alpha"
-    links.new(store_colour.outputs["Geometry"], store_alpha.inputs["Geometry"])
-    links.new(_alpha(tree), store_alpha.inputs["Value"])
+    tinted = _selection_tint(tree, switch.outputs[0], group_in.outputs[SHOW_SELECTION])
+    with_colour = _store(tree, to_points.outputs["Points"], "ms_color", "FLOAT_VECTOR", tinted, (100, 0))
+    with_alpha = _store(tree, with_colour, "ms_alpha", "FLOAT", _alpha(tree), (300, 0))
 
     set_material = nodes.new("GeometryNodeSetMaterial")
     set_material.location = (500, 0)
     set_material.inputs["Material"].default_value = _material()
-    links.new(store_alpha.outputs["Geometry"], set_material.inputs["Geometry"])
+    links.new(with_alpha, set_material.inputs["Geometry"])
     links.new(set_material.outputs["Geometry"], group_out.inputs[0])
     return tree
 
 
 def _alpha(tree):
     """Opacity: sigmoid(logit) = 1 / (1 + exp(-logit))."""
-    logit = _named_float(tree, "opacity", (-650, -600))
+    logit = _named_attribute(tree, "opacity", (-650, -600))
     exp = _math(tree, "EXPONENT", _math(tree, "MULTIPLY", logit, -1.0, (-450, -600)), None, (-300, -600))
     return _math(tree, "DIVIDE", 1.0, _math(tree, "ADD", 1.0, exp, (-150, -600)), (0, -600))
 
 
 def _selection_tint(tree, colour, show):
     """colour + (tint - colour) * strength * ms_selected * show: the selection tint of core/tint."""
-    nodes, links = tree.nodes, tree.links
-    share = _math(tree, "MULTIPLY", _math(tree, "MULTIPLY", _named_float(tree, SHOWN_SELECTION, (-400, 700)), TINT_STRENGTH, (-250, 700)),
+    share = _math(tree, "MULTIPLY", _math(tree, "MULTIPLY", _named_attribute(tree, SHOWN_SELECTION, (-400, 700)), TINT_STRENGTH, (-250, 700)),
                   show, (-100, 700))  # fmt: skip
-    towards = nodes.new("ShaderNodeVectorMath")
-    towards.operation = "SUBTRACT"
-    towards.location = (-100, 550)
-    towards.inputs[0].default_value = SELECTION_TINT
-    links.new(colour, towards.inputs[1])
-    scaled = nodes.new("ShaderNodeVectorMath")
-    scaled.operation = "SCALE"
-    scaled.location = (50, 550)
-    links.new(towards.outputs[0], scaled.inputs[0])
-    links.new(share, scaled.inputs["Scale"])
-    tinted = nodes.new("ShaderNodeVectorMath")
-    tinted.operation = "ADD"
-    tinted.location = (200, 550)
-    links.new(colour, tinted.inputs[0])
-    links.new(scaled.outputs[0], tinted.inputs[1])
-    return tinted.outputs[0]
+    towards = _vector_math(tree, "SUBTRACT", {0: SELECTION_TINT, 1: colour}, (-100, 550))
+    scaled = _vector_math(tree, "SCALE", {0: towards, "Scale": share}, (50, 550))
+    return _vector_math(tree, "ADD", {0: colour, 1: scaled}, (200, 550))
 
 
 def _material() -> bpy.types.Material:

@@ -33,20 +33,17 @@ from .splat_object import (
 
 
 @dataclass
-class ImportReport:
+class FileReport:
+    """What an import or export says: one summary line, and warnings (what was dropped, what
+    a lossy format lost), each said once."""
+
     summary: str
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass
-class ExportReport:
-    summary: str
-    warnings: list[str] = field(default_factory=list)  # what a lossy format lost, said once
-
-
 def import_splats(
     context, filepath: str, drop_invalid: bool = False, axes: str = "FILE"
-) -> tuple[bpy.types.Object, ImportReport]:
+) -> tuple[bpy.types.Object, FileReport]:
     """Read a splat file and make it the active object. Bad files raise before anything is created."""
     if axes not in AXES_MATRICES:
         raise ValueError(f"unknown up axis '{axes}' (use one of {', '.join(AXES_MATRICES)})")
@@ -63,7 +60,7 @@ def import_splats(
     warnings = list(getattr(data, "warnings", []))
     if getattr(data, "n_dropped", 0):
         summary += f"; dropped {data.n_dropped:,} Gaussians with NaN or Inf values"
-    return obj, ImportReport(summary, warnings)
+    return obj, FileReport(summary, warnings)
 
 
 def splat_object_for_export(context) -> bpy.types.Object | None:
@@ -73,7 +70,7 @@ def splat_object_for_export(context) -> bpy.types.Object | None:
 
 def export_splats(
     obj: bpy.types.Object, filepath: str, apply_transform: bool = True, which: str = "ALL", label_property: bool = False
-) -> ExportReport:
+) -> FileReport:
     """Write the object's Gaussians (all, or only the selected or unselected ones) to `filepath`,
     in the format its extension names (.ply, .compressed.ply, .spz).
 
@@ -99,7 +96,7 @@ def export_splats(
         data = splat_data_from_object(obj, apply_transform=apply_transform)
         warnings = write_splats(filepath, data, keep=keep)
         kept = data.count if keep is None else int(np.count_nonzero(keep))
-        return ExportReport(f"Exported {kept:,} Gaussians to {Path(filepath).name} ({fmt.label})", warnings)
+        return FileReport(f"Exported {kept:,} Gaussians to {Path(filepath).name} ({fmt.label})", warnings)
     if label_property and "ms_label" not in obj.data.attributes:
         raise ValueError(f"'{obj.name}' has no labels to write: run Compute Labels or Transfer Labels first")
     labels = None
@@ -123,7 +120,7 @@ def export_splats(
         write_ply_columns(filepath, dtype, columns, layout["byte_order"], layout.get("comments", []), keep=keep)
         count = len(labels) if labels is not None else len(obj.data.vertices)
     kept = count if keep is None else int(np.count_nonzero(keep))
-    return ExportReport(f"Exported {kept:,} Gaussians to {Path(filepath).name}")
+    return FileReport(f"Exported {kept:,} Gaussians to {Path(filepath).name}")
 
 
 def import_cameras(

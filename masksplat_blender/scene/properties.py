@@ -16,17 +16,26 @@ from bpy.props import (
 )
 
 
+def colour_property(default: tuple, description: str, **options):
+    """An RGB colour property (0..1 each) that Blender edits with its colour picker."""
+    return FloatVectorProperty(
+        name="Colour", subtype="COLOR", size=3, min=0.0, max=1.0, default=default, description=description, **options
+    )
+
+
+def _vote_threshold(name: str, default: float, maximum: float, description: str):
+    """A number (0 to `maximum`) the selection is decided by: changing it re-selects from the
+    stored votes at once."""
+    return FloatProperty(name=name, description=description, default=default, min=0.0, max=maximum,
+                         update=lambda self, context: _reselect(self, context))  # fmt: skip
+
+
 class MaskSplatLabel(bpy.types.PropertyGroup):
     """One entry of a splat object's label set (its `name` is the label's name)."""
 
-    color: FloatVectorProperty(
-        name="Colour",
-        subtype="COLOR",
-        size=3,
-        min=0.0,
-        max=1.0,
-        default=(0.5, 0.5, 0.5),
-        description="How this label shows in the viewport and in painted label maps",
+    color: colour_property(
+        (0.5, 0.5, 0.5),
+        "How this label shows in the viewport and in painted label maps",
         update=lambda self, context: _recolour(self, context),
     )
 
@@ -47,22 +56,13 @@ class MaskSplatObjectProperties(bpy.types.PropertyGroup):
         type=bpy.types.Collection,
         description="The cameras this splat was trained with or that paint masks for it",
     )
-    beta: FloatProperty(
-        name="Beta",
-        description="Select a Gaussian when its object votes exceed beta times its background votes "
+    beta: _vote_threshold(
+        "Beta", 1.0, 2.0,
+        "Select a Gaussian when its object votes exceed beta times its background votes "
         "(1 = simple majority; lower selects more, higher selects less)",
-        default=1.0,
-        min=0.0,
-        max=2.0,
-        update=lambda self, context: _reselect(self, context),
-    )
-    background_bias: FloatProperty(
-        name="Background Bias",
-        description="Extra share of a Gaussian's votes the object side must win by (FlashSplat's background prior)",
-        default=0.0,
-        min=0.0,
-        max=0.95,
-        update=lambda self, context: _reselect(self, context),
+    )  # fmt: skip
+    background_bias: _vote_threshold(
+        "Background Bias", 0.0, 0.95, "Extra share of a Gaussian's votes the object side must win by (FlashSplat's background prior)"
     )
     edge_band: IntProperty(
         name="Uncertain Edges",
@@ -150,9 +150,8 @@ def _reselect(props, context) -> None:
 def _show_selection(props, context) -> None:
     from .display import set_show_selection
 
-    obj = props.id_data
-    if obj is not None and obj.type == "MESH":
-        set_show_selection(obj, props.show_selection)
+    if _on_mesh(props):
+        set_show_selection(props.id_data, props.show_selection)
 
 
 def _redraw_views(context) -> None:
@@ -167,18 +166,21 @@ def _redraw_views(context) -> None:
 def _splat_display(props, context) -> None:
     from .display import set_splat_display
 
-    obj = props.id_data
-    if obj is not None and obj.type == "MESH" and obj.masksplat.is_splat:
-        set_splat_display(obj, props.show_splats)
+    if _on_mesh(props) and props.is_splat:
+        set_splat_display(props.id_data, props.show_splats)
 
 
 def _recolour(props, context) -> None:
     """Label colours or the display switch changed: refresh the viewport colours."""
     from .labels import refresh_label_display
 
-    obj = props.id_data
-    if obj is not None and obj.type == "MESH":
-        refresh_label_display(obj)
+    if _on_mesh(props):
+        refresh_label_display(props.id_data)
+
+
+def _on_mesh(props) -> bool:
+    """Whether these properties belong to a mesh object, the only kind that shows splats."""
+    return props.id_data is not None and props.id_data.type == "MESH"
 
 
 CLASSES = (MaskSplatLabel, MaskSplatObjectProperties)

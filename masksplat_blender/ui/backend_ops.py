@@ -10,6 +10,7 @@ from bpy.props import EnumProperty, StringProperty
 
 from .. import client
 from ..scene.settings import backend_settings, managed_venv
+from .common import Reported
 from .preferences import get_preferences
 from .reports import report_error
 
@@ -121,21 +122,17 @@ def describe_backend(python: str, how: str, info: dict) -> str:
     return f"Backend: {python} ({how}); {torch}{built}, {device}, {gsplat}, numba {'yes' if info.get('numba') else 'no'}"
 
 
-class MASKSPLAT_OT_check_backend(bpy.types.Operator):
+class MASKSPLAT_OT_check_backend(Reported, bpy.types.Operator):
     """Start the backend and report which Python, torch, CUDA and gsplat it uses"""
 
     bl_idname = "masksplat.check_backend"
     bl_label = "Check Backend"
 
-    def execute(self, context):
-        try:
-            python, how = backend_python(context)
-            backend = backend_client(context)
-            backend.start()
-        except client.BackendError as err:
-            return report_error(self, err)
-        self.report({"INFO"}, describe_backend(python, how, backend.info))
-        return {"FINISHED"}
+    def run(self, context) -> str:
+        python, how = backend_python(context)
+        backend = backend_client(context)
+        backend.start()
+        return describe_backend(python, how, backend.info)
 
 
 class MASKSPLAT_OT_download_model(bpy.types.Operator):

@@ -10,7 +10,7 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core.splat_io import IMPORT_GLOB, SPLAT_FORMATS, format_of_name
 from ..scene import io as scene_io
-from .reports import report_error
+from .common import Reported
 
 AXES_ITEMS = (
     ("FILE", "As in File", "Keep the file's coordinates"),
@@ -21,7 +21,7 @@ WRITABLE = [fmt for fmt in SPLAT_FORMATS if fmt.writable]
 EXPORT_FORMAT_ITEMS = tuple((fmt.key.upper(), fmt.label, f"Write {fmt.suffixes[0]}") for fmt in WRITABLE)
 
 
-class MASKSPLAT_OT_import_splats(bpy.types.Operator, ImportHelper):
+class MASKSPLAT_OT_import_splats(Reported, bpy.types.Operator, ImportHelper):
     """Import a trained Gaussian splat file as a point object: INRIA or compressed .ply, .spz, .sog (or a SOG folder's meta.json), .splat"""
 
     bl_idname = "masksplat.import_splats"
@@ -37,18 +37,11 @@ class MASKSPLAT_OT_import_splats(bpy.types.Operator, ImportHelper):
     )
     axes: EnumProperty(name="Up Axis", items=AXES_ITEMS, default="FILE")
 
-    def execute(self, context):
-        try:
-            obj, report = scene_io.import_splats(context, self.filepath, drop_invalid=self.drop_invalid, axes=self.axes)
-        except (OSError, ValueError) as err:
-            return report_error(self, err)
-        for line in report.warnings:
-            self.report({"WARNING"}, line)
-        self.report({"INFO"}, report.summary)
-        return {"FINISHED"}
+    def run(self, context) -> scene_io.FileReport:
+        return scene_io.import_splats(context, self.filepath, drop_invalid=self.drop_invalid, axes=self.axes)[1]
 
 
-class MASKSPLAT_OT_export_splats(bpy.types.Operator, ExportHelper):
+class MASKSPLAT_OT_export_splats(Reported, bpy.types.Operator, ExportHelper):
     """Export the active splat object's Gaussians; the file name's extension picks the format: .ply (the layout it was read with), .compressed.ply or .spz"""
 
     bl_idname = "masksplat.export_splats"
@@ -101,18 +94,11 @@ class MASKSPLAT_OT_export_splats(bpy.types.Operator, ExportHelper):
         self.filepath = name
         return changed
 
-    def execute(self, context):
+    def run(self, context) -> scene_io.FileReport:
         obj = scene_io.splat_object_for_export(context)
-        try:
-            report = scene_io.export_splats(
-                obj, self.filepath, apply_transform=self.apply_transform, which=self.gaussians, label_property=self.label_property
-            )
-        except (OSError, ValueError) as err:
-            return report_error(self, err)
-        for line in report.warnings:
-            self.report({"WARNING"}, line)
-        self.report({"INFO"}, report.summary)
-        return {"FINISHED"}
+        return scene_io.export_splats(
+            obj, self.filepath, apply_transform=self.apply_transform, which=self.gaussians, label_property=self.label_property
+        )
 
 
 def export_file_name(filepath: str, file_format: str) -> str:
@@ -124,7 +110,7 @@ def export_file_name(filepath: str, file_format: str) -> str:
     return filepath + chosen.suffixes[0]
 
 
-class MASKSPLAT_OT_import_cameras(bpy.types.Operator, ImportHelper):
+class MASKSPLAT_OT_import_cameras(Reported, bpy.types.Operator, ImportHelper):
     """Import training cameras (3DGS cameras.json, COLMAP sparse model, transforms.json)"""
 
     bl_idname = "masksplat.import_cameras"
@@ -140,18 +126,12 @@ class MASKSPLAT_OT_import_cameras(bpy.types.Operator, ImportHelper):
         default=True,
     )
 
-    def execute(self, context):
-        try:
-            collection, count = scene_io.import_cameras(
-                context, self.filepath, axes=self.axes, assign_to_active=self.assign_to_active
-            )
-        except (OSError, ValueError) as err:
-            return report_error(self, err)
-        self.report({"INFO"}, f"Imported {count} cameras into '{collection.name}'")
-        return {"FINISHED"}
+    def run(self, context) -> str:
+        collection, count = scene_io.import_cameras(context, self.filepath, axes=self.axes, assign_to_active=self.assign_to_active)
+        return f"Imported {count} cameras into '{collection.name}'"
 
 
-class MASKSPLAT_OT_assign_cameras(bpy.types.Operator):
+class MASKSPLAT_OT_assign_cameras(Reported, bpy.types.Operator):
     """Use the active collection's cameras for the active splat object"""
 
     bl_idname = "masksplat.assign_cameras"
@@ -160,14 +140,9 @@ class MASKSPLAT_OT_assign_cameras(bpy.types.Operator):
 
     collection: StringProperty(name="Collection", description="Camera collection name (default: the active one)")
 
-    def execute(self, context):
-        try:
-            name = scene_io.assign_cameras(context, self.collection or None)
-        except ValueError as err:
-            self.report({"ERROR"}, str(err))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Cameras of '{context.active_object.name}': '{name}'")
-        return {"FINISHED"}
+    def run(self, context) -> str:
+        name = scene_io.assign_cameras(context, self.collection or None)
+        return f"Cameras of '{context.active_object.name}': '{name}'"
 
 
 def menu_import(self, context):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
-from ..core.labels import MAX_LABELS, LabelError
+from ..core.labels import MAX_LABELS
 from ..scene import labels as scene_labels
-from .common import LoadCameraFiles, ObjectMode, SplatOperator
+from .common import LoadCameraFiles, Reported, SplatEdit, SplatOperator
 from .modal import PlanWork, interactive
 from .preferences import get_preferences
 
 
-class MASKSPLAT_OT_add_label(SplatOperator, bpy.types.Operator):
+class MASKSPLAT_OT_add_label(SplatOperator, Reported, bpy.types.Operator):
     """Add a label to the active splat object's label set"""
 
     bl_idname = "masksplat.add_label"
@@ -20,18 +20,13 @@ class MASKSPLAT_OT_add_label(SplatOperator, bpy.types.Operator):
 
     name: StringProperty(name="Name", default="")
 
-    def execute(self, context):
+    def run(self, context) -> None:
         obj = context.active_object
         count = max(len(obj.masksplat.labels), 1) + 1
-        try:
-            scene_labels.ensure_label_set(obj, count)
-        except LabelError as err:
-            self.report({"ERROR"}, str(err))
-            return {"CANCELLED"}
+        scene_labels.ensure_label_set(obj, count)
         if self.name:
             obj.masksplat.labels[count - 1].name = self.name
         obj.masksplat.active_label = count - 1
-        return {"FINISHED"}
 
 
 class MASKSPLAT_OT_remove_label(SplatOperator, bpy.types.Operator):
@@ -58,8 +53,7 @@ class MASKSPLAT_OT_load_label_maps(LoadCameraFiles, bpy.types.Operator):
     bl_label = "Load Label Maps"
     what = "label map"
 
-    def read_file(self, path):
-        return scene_labels.read_label_file(path)
+    read_file = staticmethod(scene_labels.read_label_file)
 
     def store_files(self, obj, loaded: dict) -> str:
         count = max(int(ids.max(initial=0)) for ids in loaded.values()) + 1
@@ -74,12 +68,10 @@ class MASKSPLAT_OT_compute_labels(PlanWork, bpy.types.Operator):
 
     bl_idname = "masksplat.compute_labels"
     bl_label = "Compute Labels"
-
-    def make_plan(self, context, obj) -> scene_labels.LabelPlan:
-        return scene_labels.LabelPlan(obj, context.scene)
+    plan_type = scene_labels.LabelPlan
 
 
-class MASKSPLAT_OT_select_label(SplatOperator, bpy.types.Operator):
+class MASKSPLAT_OT_select_label(SplatEdit, bpy.types.Operator):
     """Select the Gaussians that carry a label (after Compute Labels)"""
 
     bl_idname = "masksplat.select_label"
@@ -93,17 +85,10 @@ class MASKSPLAT_OT_select_label(SplatOperator, bpy.types.Operator):
         default="SET",
     )
 
-    def execute(self, context):
-        obj = context.active_object
+    def edit(self, context, obj) -> str:
         label = obj.masksplat.active_label if self.label < 0 else self.label
-        with ObjectMode(obj):
-            try:
-                count = scene_labels.select_label(obj, label, self.action)
-            except LabelError as err:
-                self.report({"ERROR"}, str(err))
-                return {"CANCELLED"}
-        self.report({"INFO"}, f"{count:,} Gaussians carry label {label}")
-        return {"FINISHED"}
+        count = scene_labels.select_label(obj, label, self.action)
+        return f"{count:,} Gaussians carry label {label}"
 
 
 class MASKSPLAT_OT_transfer_labels(PlanWork, bpy.types.Operator):

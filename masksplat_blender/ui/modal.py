@@ -14,11 +14,11 @@ import threading
 import bpy
 from bpy.props import EnumProperty
 
-from ..client import BackendError, PlanBackend
+from ..client import PlanBackend
 from ..core.errors import CANCELLED, outcome_of
 from .backend_ops import DEVICE_ITEMS, backend_client
 from .common import ObjectMode, SplatOperator
-from .reports import report_cancel, report_error
+from .reports import USER_ERRORS, report_cancel, report_error
 
 
 def interactive(context) -> bool:
@@ -96,12 +96,16 @@ class BackgroundWork:
 
 class PlanWork(SplatOperator, BackgroundWork):
     """BackgroundWork for a scene plan on the active splat object, on the device the
-    `device` property names. The operator defines `make_plan(context, obj)`: the plan
-    gathers from Blender in object mode, `plan.run(backend, progress, cancelled)` runs in
-    the worker, and `plan.apply(obj, scene, result)` writes back in object mode and says
-    what it did."""
+    `device` property names. The operator names the plan's class in `plan_type` (made from
+    the object and the scene) or defines `make_plan(context, obj)`: the plan gathers from
+    Blender in object mode, `plan.run(backend, progress, cancelled)` runs in the worker, and
+    `plan.apply(obj, scene, result)` writes back in object mode and says what it did."""
 
+    plan_type = None
     device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="PREFERENCES")
+
+    def make_plan(self, context, obj):
+        return self.plan_type(obj, context.scene)
 
     def prepare(self, context) -> bool:
         obj = context.active_object
@@ -109,7 +113,7 @@ class PlanWork(SplatOperator, BackgroundWork):
             with ObjectMode(obj):
                 self._plan = self.make_plan(context, obj)
             self._backend = PlanBackend(backend_client(context, self.device))
-        except (ValueError, OSError, BackendError) as err:
+        except USER_ERRORS as err:
             report_error(self, err)
             return False
         return True

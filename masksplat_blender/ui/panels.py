@@ -9,16 +9,22 @@ import bpy
 
 from ..scene.selection import has_votes, selected_count
 from ..scene.splat_object import is_splat_object
+from .common import ActiveSplat
 from .preview_ops import stale_reason
 from .selection_ops import draw_selection_tools
 
 
-class MASKSPLAT_PT_main(bpy.types.Panel):
-    bl_label = "MaskSplat"
-    bl_idname = "MASKSPLAT_PT_main"
+class _Sidebar:
+    """Where MaskSplat's panels are: the 3D viewport's sidebar, its own tab."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "MaskSplat"
+
+
+class MASKSPLAT_PT_main(_Sidebar, bpy.types.Panel):
+    bl_label = "MaskSplat"
+    bl_idname = "MASKSPLAT_PT_main"
 
     def draw(self, context):
         layout = self.layout
@@ -35,15 +41,14 @@ class MASKSPLAT_PT_main(bpy.types.Panel):
         box.prop(obj.masksplat, "camera_collection")
 
 
-class _SplatSubPanel:
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "MaskSplat"
-    bl_parent_id = "MASKSPLAT_PT_main"
+class _SplatSubPanel(_Sidebar, ActiveSplat):
+    """A collapsible section of the MaskSplat panel, about the active splat object: it defines
+    `draw_splat(layout, context, obj)`."""
 
-    @classmethod
-    def poll(cls, context):
-        return is_splat_object(context.active_object)
+    bl_parent_id = MASKSPLAT_PT_main.bl_idname
+
+    def draw(self, context):
+        self.draw_splat(self.layout, context, context.active_object)
 
 
 class MASKSPLAT_PT_display(_SplatSubPanel, bpy.types.Panel):
@@ -70,9 +75,7 @@ class MASKSPLAT_PT_masks(_SplatSubPanel, bpy.types.Panel):
     bl_label = "Masks"
     bl_idname = "MASKSPLAT_PT_masks"
 
-    def draw(self, context):
-        layout = self.layout
-        obj = context.active_object
+    def draw_splat(self, layout, context, obj):
         col = layout.column(align=True)
         col.operator("masksplat.preview_splats", icon="RENDER_STILL")
         cam = context.scene.camera
@@ -95,9 +98,7 @@ class MASKSPLAT_PT_selection(_SplatSubPanel, bpy.types.Panel):
     bl_label = "Selection"
     bl_idname = "MASKSPLAT_PT_selection"
 
-    def draw(self, context):
-        layout = self.layout
-        obj = context.active_object
+    def draw_splat(self, layout, context, obj):
         row = layout.row()
         row.label(text=f"{selected_count(obj):,} of {len(obj.data.vertices):,} selected", icon="RESTRICT_SELECT_OFF")
         row.prop(obj.masksplat, "show_selection", text="", icon="HIDE_OFF" if obj.masksplat.show_selection else "HIDE_ON")
@@ -132,9 +133,7 @@ class MASKSPLAT_PT_labels(_SplatSubPanel, bpy.types.Panel):
     bl_idname = "MASKSPLAT_PT_labels"
     bl_options = {"DEFAULT_CLOSED"}
 
-    def draw(self, context):
-        layout = self.layout
-        obj = context.active_object
+    def draw_splat(self, layout, context, obj):
         if len(obj.masksplat.labels):
             row = layout.row()
             row.template_list("MASKSPLAT_UL_labels", "", obj.masksplat, "labels", obj.masksplat, "active_label", rows=3)
@@ -165,9 +164,7 @@ class MASKSPLAT_PT_prune(_SplatSubPanel, bpy.types.Panel):
     bl_idname = "MASKSPLAT_PT_prune"
     bl_options = {"DEFAULT_CLOSED"}
 
-    def draw(self, context):
-        layout = self.layout
-        obj = context.active_object
+    def draw_splat(self, layout, context, obj):
         layout.operator("masksplat.prune_splats", icon="TRASH")
         if obj.masksplat.prune_report:
             report = json.loads(obj.masksplat.prune_report)
@@ -182,8 +179,7 @@ class MASKSPLAT_PT_export(_SplatSubPanel, bpy.types.Panel):
     bl_idname = "MASKSPLAT_PT_export"
     bl_options = {"DEFAULT_CLOSED"}
 
-    def draw(self, context):
-        layout = self.layout
+    def draw_splat(self, layout, context, obj):
         layout.operator("masksplat.export_splats", icon="EXPORT")
         op = layout.operator("masksplat.export_splats", text="Export Selected", icon="EXPORT")
         op.gaussians = "SELECTED"

@@ -21,6 +21,7 @@ from ..scene.cameras import apply_camera_resolution, camera_from_object
 from ..scene.selection import preview_gaussians, sync_shown_selection, vertex_selection, visible_splats
 from ..scene.splat_object import is_splat_object
 from .backend_ops import backend_client
+from .common import Reported
 from .preferences import get_preferences
 
 PREFIX = "MaskSplat Preview "
@@ -199,7 +200,7 @@ def _on_load(*args):
 HANDLERS = (("depsgraph_update_post", _on_depsgraph_update), ("undo_post", _on_undo), ("redo_post", _on_undo), ("load_post", _on_load))
 
 
-class MASKSPLAT_OT_preview_splats(bpy.types.Operator):
+class MASKSPLAT_OT_preview_splats(Reported, bpy.types.Operator):
     """Render the visible splats from the camera (SH included, the selection tinted) and show it as the camera's background"""
 
     bl_idname = "masksplat.preview_splats"
@@ -208,21 +209,15 @@ class MASKSPLAT_OT_preview_splats(bpy.types.Operator):
 
     camera: StringProperty(name="Camera", description="Camera to preview (default: the active camera object or the scene camera)")
 
-    def execute(self, context):
+    def run(self, context) -> str:
         scene = context.scene
         active = context.active_object
         cam = bpy.data.objects.get(self.camera) if self.camera else (active if active and active.type == "CAMERA" else scene.camera)
         if cam is None or cam.type != "CAMERA":
-            self.report({"ERROR"}, "choose a camera to preview from")
-            return {"CANCELLED"}
-        try:
-            render_preview(context, cam)
-        except (ValueError, BackendError) as err:
-            self.report({"ERROR"}, str(err))
-            return {"CANCELLED"}
+            raise ValueError("choose a camera to preview from")
+        render_preview(context, cam)
         apply_camera_resolution(scene, cam)
-        self.report({"INFO"}, f"Preview of {len(visible_splats(scene))} splat object(s) from '{cam.name}'")
-        return {"FINISHED"}
+        return f"Preview of {len(visible_splats(scene))} splat object(s) from '{cam.name}'"
 
 
 CLASSES = (MASKSPLAT_OT_preview_splats,)

@@ -8,9 +8,10 @@ import traceback
 from ..client import BackendError
 from ..core import errors
 
-# Errors whose message says it all; anything else is a bug, whose traceback goes to the console
-# (a batch job keeps it for --debug).
-EXPECTED = (ValueError, OSError, errors.MaskSplatError, BackendError, KeyboardInterrupt)
+# Errors whose message says it all: an operator reports them and changes nothing. Anything
+# else is a bug, whose traceback goes to the console (a batch job keeps it for --debug).
+USER_ERRORS = (ValueError, OSError, errors.MaskSplatError, BackendError)
+EXPECTED = (*USER_ERRORS, KeyboardInterrupt)
 
 
 def report_error(operator, err: BaseException) -> set:

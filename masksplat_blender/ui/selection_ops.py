@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
-from bpy.props import (
-    BoolProperty,
-    EnumProperty,
-    FloatProperty,
-    FloatVectorProperty,
-    IntProperty,
-)
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty
 
 from ..scene import masks as scene_masks
 from ..scene import selection
+from ..scene.properties import colour_property
 from ..scene.splat_object import is_splat_object, keep_vertices
-from .common import LoadCameraFiles, ObjectMode, SplatOperator
+from .common import LoadCameraFiles, ObjectMode, Refused, SplatEdit
 from .modal import PlanWork, interactive
+
+
+def _require_selection(obj) -> np.ndarray:
+    """The vertex selection [N] bool; refuses when nothing is selected."""
+    chosen = selection.vertex_selection(obj)
+    if not chosen.any():
+        raise Refused("Nothing is selected")
+    return chosen
 
 
 class MASKSPLAT_OT_compute_selection(PlanWork, bpy.types.Operator):
@@ -24,12 +27,10 @@ class MASKSPLAT_OT_compute_selection(PlanWork, bpy.types.Operator):
 
     bl_idname = "masksplat.compute_selection"
     bl_label = "Compute Selection"
-
-    def make_plan(self, context, obj) -> selection.VotePlan:
-        return selection.VotePlan(obj, context.scene)
+    plan_type = selection.VotePlan
 
 
-class MASKSPLAT_OT_select_by_votes(SplatOperator, bpy.types.Operator):
+class MASKSPLAT_OT_select_by_votes(SplatEdit, bpy.types.Operator):
     """Select Gaussians from the stored votes (no backend): Select, Deselect or Invert"""
 
     bl_idname = "masksplat.select_by_votes"
@@ -46,44 +47,32 @@ class MASKSPLAT_OT_select_by_votes(SplatOperator, bpy.types.Operator):
     )
     beta: FloatProperty(name="Beta", min=0.0, max=2.0, default=-1.0, description="Override the object's beta (-1: use it)")
 
-    def execute(self, context):
-        obj = context.active_object
-        with ObjectMode(obj):
-            if self.action == "SELECT":
-                if not selection.has_votes(obj):
-                    self.report({"ERROR"}, f"'{obj.name}' has no votes yet: run Compute Selection first")
-                    return {"CANCELLED"}
-                summary = selection.apply_selection(obj, None if self.beta < 0 else self.beta)
-                self.report({"INFO"}, str(summary))
-            elif self.action == "DESELECT":
-                selection.set_vertex_selection(obj, np.zeros(len(obj.data.vertices), bool))
-            else:
-                selection.set_vertex_selection(obj, ~selection.vertex_selection(obj))
-        return {"FINISHED"}
+    def edit(self, context, obj) -> str | None:
+        if self.action == "SELECT":
+            if not selection.has_votes(obj):
+                raise ValueError(f"'{obj.name}' has no votes yet: run Compute Selection first")
+            return str(selection.apply_selection(obj, None if self.beta < 0 else self.beta))
+        if self.action == "DESELECT":
+            selection.set_vertex_selection(obj, np.zeros(len(obj.data.vertices), bool))
+        else:
+            selection.set_vertex_selection(obj, ~selection.vertex_selection(obj))
 
 
-class MASKSPLAT_OT_delete_selected(SplatOperator, bpy.types.Operator):
+class MASKSPLAT_OT_delete_selected(SplatEdit, bpy.types.Operator):
     """Delete the selected Gaussians (Undo brings them back)"""
 
     bl_idname = "masksplat.delete_selected"
     bl_label = "Delete Selected"
 
-    def execute(self, context):
-        obj = context.active_object
-        with ObjectMode(obj):
-            chosen = selection.vertex_selection(obj)
-            if not chosen.any():
-                self.report({"WARNING"}, "Nothing is selected")
-                return {"CANCELLED"}
-            if chosen.all():
-                self.report({"ERROR"}, "Every Gaussian is selected; delete the object instead")
-                return {"CANCELLED"}
-            keep_vertices(obj, ~chosen)
-        self.report({"INFO"}, f"Deleted {int(chosen.sum()):,} Gaussians")
-        return {"FINISHED"}
+    def edit(self, context, obj) -> str:
+        chosen = _require_selection(obj)
+        if chosen.all():
+            raise ValueError("Every Gaussian is selected; delete the object instead")
+        keep_vertices(obj, ~chosen)
+        return f"Deleted {int(chosen.sum()):,} Gaussians"
 
 
-class MASKSPLAT_OT_grow_selection(SplatOperator, bpy.types.Operator):
+class MASKSPLAT_OT_grow_selection(SplatEdit, bpy.types.Operator):
     """Grow the selection to the Gaussians next to it in 3D, or shrink it away from the unselected ones (repeat to go further)"""
 
     bl_idname = "masksplat.grow_selection"
@@ -121,22 +110,13 @@ class MASKSPLAT_OT_grow_selection(SplatOperator, bpy.types.Operator):
             layout.prop(self, "k")
         layout.prop(self, "steps")
 
-    def execute(self, context):
-        obj = context.active_object
-        with ObjectMode(obj):
-            if not selection.vertex_selection(obj).any():
-                self.report({"WARNING"}, "Nothing is selected")
-                return {"CANCELLED"}
-            try:
-                before, after = selection.grow_selection(
-                    obj, self.radius if self.by == "RADIUS" else 0.0, self.k if self.by == "NEAREST" else 0,
-                    self.in_splat_sizes, self.steps, self.shrink,
-                )  # fmt: skip
-            except ValueError as err:
-                self.report({"ERROR"}, str(err))
-                return {"CANCELLED"}
-        self.report({"INFO"}, f"{'Shrank' if self.shrink else 'Grew'} the selection from {before:,} to {after:,} Gaussians")
-        return {"FINISHED"}
+    def edit(self, context, obj) -> str:
+        _require_selection(obj)
+        before, after = selection.grow_selection(
+            obj, self.radius if self.by == "RADIUS" else 0.0, self.k if self.by == "NEAREST" else 0,
+            self.in_splat_sizes, self.steps, self.shrink,
+        )  # fmt: skip
+        return f"{'Shrank' if self.shrink else 'Grew'} the selection from {before:,} to {after:,} Gaussians"
 
 
 VALUE_ITEMS = (
@@ -146,7 +126,7 @@ VALUE_ITEMS = (
 )
 
 
-class MASKSPLAT_OT_select_by_value(SplatOperator, bpy.types.Operator):
+class MASKSPLAT_OT_select_by_value(SplatEdit, bpy.types.Operator):
     """Select Gaussians by opacity, size or colour (click a splat to match its colour)"""
 
     bl_idname = "masksplat.select_by_value"
@@ -161,8 +141,7 @@ class MASKSPLAT_OT_select_by_value(SplatOperator, bpy.types.Operator):
     opacity: FloatProperty(name="Opacity", default=0.1, min=0.0, max=1.0, description="Opacity threshold")
     scale: FloatProperty(name="Scale", default=5.0, min=0.0, soft_max=100.0, description="Size threshold, in multiples of the median Gaussian's largest size")
     distance: FloatProperty(name="Distance", default=0.15, min=0.0, max=1.75, description="Largest RGB distance (0..1 per channel) from the reference colour")
-    colour: FloatVectorProperty(name="Colour", subtype="COLOR", size=3, min=0.0, max=1.0, default=(1.0, 1.0, 1.0),
-                                description="Reference colour (set from the picked Gaussian)")  # fmt: skip
+    colour: colour_property((1.0, 1.0, 1.0), "Reference colour (set from the picked Gaussian)")
     splat: IntProperty(name="Picked Gaussian", default=-1, min=-1, description="Gaussian whose colour to match (-1: the Colour above)")
     action: EnumProperty(
         name="Action",
@@ -206,21 +185,16 @@ class MASKSPLAT_OT_select_by_value(SplatOperator, bpy.types.Operator):
         self.splat = picked
         return self.execute(context)
 
-    def execute(self, context):
-        obj = context.active_object
-        with ObjectMode(obj):
+    def edit(self, context, obj) -> str:
+        if self.value == "COLOUR" and self.splat >= 0:
             try:
-                if self.value == "COLOUR" and self.splat >= 0:
-                    self.colour = selection.splat_colour(obj, self.splat)
-                limit = {"OPACITY": self.opacity, "SCALE": self.scale, "COLOUR": self.distance}[self.value]
-                above = self.compare == "ABOVE" and self.value != "COLOUR"
-                count = selection.select_by_value(obj, self.value, limit, above, self.action, tuple(self.colour))
-            except (ValueError, IndexError) as err:
-                self.report({"ERROR"}, str(err))
-                return {"CANCELLED"}
-            total = selection.selected_count(obj)
-        self.report({"INFO"}, f"{count:,} Gaussians match; {total:,} selected")
-        return {"FINISHED"}
+                self.colour = selection.splat_colour(obj, self.splat)
+            except IndexError as err:  # a Picked Gaussian that the object does not have
+                raise ValueError(str(err)) from err
+        limit = {"OPACITY": self.opacity, "SCALE": self.scale, "COLOUR": self.distance}[self.value]
+        above = self.compare == "ABOVE" and self.value != "COLOUR"
+        count = selection.select_by_value(obj, self.value, limit, above, self.action, tuple(self.colour))
+        return f"{count:,} Gaussians match; {selection.selected_count(obj):,} selected"
 
 
 class MASKSPLAT_MT_select(bpy.types.Menu):
@@ -268,22 +242,15 @@ def separate_selected(context, obj) -> bpy.types.Object:
     return new
 
 
-class MASKSPLAT_OT_separate_selected(SplatOperator, bpy.types.Operator):
+class MASKSPLAT_OT_separate_selected(SplatEdit, bpy.types.Operator):
     """Move the selected Gaussians into a new splat object"""
 
     bl_idname = "masksplat.separate_selected"
     bl_label = "Separate Selected"
 
-    def execute(self, context):
-        obj = context.active_object
-        with ObjectMode(obj):
-            try:
-                new = separate_selected(context, obj)
-            except ValueError as err:
-                self.report({"ERROR"}, str(err))
-                return {"CANCELLED"}
-        self.report({"INFO"}, f"Separated {len(new.data.vertices):,} Gaussians into '{new.name}'")
-        return {"FINISHED"}
+    def edit(self, context, obj) -> str:
+        new = separate_selected(context, obj)
+        return f"Separated {len(new.data.vertices):,} Gaussians into '{new.name}'"
 
 
 class MASKSPLAT_OT_load_masks(LoadCameraFiles, bpy.types.Operator):
@@ -291,9 +258,6 @@ class MASKSPLAT_OT_load_masks(LoadCameraFiles, bpy.types.Operator):
 
     bl_idname = "masksplat.load_masks"
     bl_label = "Load Masks"
-
-    def read_file(self, path):
-        return scene_masks.load_mask_file(path)
 
     def store_files(self, obj, loaded: dict) -> str:
         for cam, mask in loaded.items():

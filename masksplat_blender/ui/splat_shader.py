@@ -28,6 +28,8 @@ void main()
   /* the object matrix's last row is always 0 0 0 1: it brings the viewport size instead
      (two matrices fill the 128 bytes of push constants every backend has) */
   vec2 viewport = vec2(u_model_view[0][3], u_model_view[1][3]);
+  /* and whether the target treats colour as scene-linear (the 3D view encodes it to sRGB after) */
+  bool to_linear = u_model_view[2][3] > 0.5;
   mat4 model_view = u_model_view;
   model_view[0][3] = 0.0;
   model_view[1][3] = 0.0;
@@ -79,7 +81,11 @@ void main()
   gl_Position = vec4((centre + offset) / viewport * 2.0 - 1.0, clamp(clip.z / clip.w, -1.0, 1.0), 1.0);
   v_offset = offset;
   v_conic = vec3(c, -b, a) / det;
-  v_colour = vec4(texelFetch(tex3, at, 0).rgb, opacity);
+  vec3 rgb = texelFetch(tex3, at, 0).rgb;
+  if (to_linear) {
+    rgb = mix(rgb / 12.92, pow((rgb + 0.055) / 1.055, vec3(2.4)), step(vec3(0.04045), rgb));
+  }
+  v_colour = vec4(rgb, opacity);
 }
 """
 
@@ -151,15 +157,16 @@ def index_texture(order: np.ndarray, width: int = TEXTURE_WIDTH):
     return gpu.types.GPUTexture((width, len(order) // width), format="R32F", data=buffer)
 
 
-def draw(textures, order_texture, count: int, model_view, projection, viewport) -> None:
+def draw(textures, order_texture, count: int, model_view, projection, viewport, linear: bool = False) -> None:
     """Draw `count` Gaussians in the order texture's order with the current blend state.
-    model_view, projection: 4x4 (mathutils or nested sequences); viewport: (width, height)."""
+    model_view, projection: 4x4 (mathutils or nested sequences); viewport: (width, height);
+    `linear`: write sRGB colours as linear, for targets that encode to sRGB afterwards."""
     from mathutils import Matrix
 
     shader, batch = shader_and_batch()
     shader.bind()
     carried = np.array(model_view, dtype=np.float64)
-    carried[3] = (float(viewport[0]), float(viewport[1]), 0.0, 0.0)  # see VERTEX: the viewport size
+    carried[3] = (float(viewport[0]), float(viewport[1]), float(linear), 0.0)  # see VERTEX
     shader.uniform_float("u_model_view", Matrix(carried.tolist()))
     shader.uniform_float("u_projection", Matrix(np.asarray(projection, dtype=np.float64).tolist()))
     shader.uniform_sampler("order_tex", order_texture)
