@@ -53,7 +53,10 @@ def fidelity(suite, zip_path, client, work: Path, picture: Path | None) -> None:
         splats.append({"tag": f"s{index}", "ply": str(DATA / relative), "cameras": str(work / f"s{index}.json"),
                        "cams": [c.name for c in cams]})  # fmt: skip
         expected[f"s{index}"] = (label, data.count, [c.name for c in cams], render(client, data, cams))
-    result = run_scenario(suite, SCENARIO, {"zip": zip_path, "mode": "fidelity", "splats": splats, "width": WIDTH,
+    files = [
+        s[key] for s in splats for key in ("ply", "cameras")
+    ]  # their folders are made visible in the sandbox
+    result = run_scenario(suite, SCENARIO, {"zip": zip_path, "mode": "fidelity", "splats": splats, "files": files, "width": WIDTH,
                                             "height": HEIGHT}, timeout=1800, size="1600x1000")  # fmt: skip
     if result["error"]:
         raise SystemExit(result["error"])
