@@ -19,6 +19,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,9 @@ def cost(suite, zip_path, work: Path, copies: int) -> None:
     from masksplat_blender.core.splat_io import write_ply
 
     path = work / "large.ply"
-    write_ply(path, biker_copies(DATA, copies))
+    data = biker_copies(DATA, copies)
+    write_ply(path, data)
+    alone = sort_alone(data.means())
     result = run_scenario(suite, SCENARIO, {"zip": zip_path, "mode": "cost", "ply": str(path)}, timeout=1800)
     if result["error"]:
         raise SystemExit(result["error"])
@@ -126,12 +129,30 @@ def cost(suite, zip_path, work: Path, copies: int) -> None:
     print(f"| per view change: sort (worker) + upload (main), median / worst of {len(steps)} (target <= 100 ms) | "
           f"{np.median(per_change):.0f} / {max(per_change):.0f} ms |")  # fmt: skip
     print(f"| of which upload, median | {1000 * np.median([s['upload_seconds'] for s in steps]):.0f} ms |")
+    print(
+        f"| the same sort alone (this process, no software GPU drawing beside it), median / worst of 10 | "
+        f"{1000 * np.median(alone):.0f} / {1000 * max(alone):.0f} ms |"
+    )
     print(f"| sorts during redraws with the view still | {v['sorts_during_still_redraws']} |")
     print(
         f"| GPU memory (target <= 80 B a Gaussian) | {first['gpu_bytes'] / n:.1f} B a Gaussian ({first['gpu_bytes'] / 2**20:.0f} MiB) |"
     )
     print(f"| redraw, splat display / old point display (software GPU, relative only) | {v['redraw_ms_display']:.0f} / "
           f"{v['redraw_ms_points']:.0f} ms ({1000 / v['redraw_ms_display']:.2f} / {1000 / v['redraw_ms_points']:.2f} fps) |")  # fmt: skip
+
+
+def sort_alone(means: np.ndarray, turns: int = 10) -> list[float]:
+    """Seconds of the display's back-to-front sort (core/splat_display) for views turned in 20 degree steps."""
+    from masksplat_blender.core.splat_display import back_to_front
+
+    seconds = []
+    for step in range(turns):
+        angle = np.radians(20.0 * step)
+        axis = np.array([np.cos(angle), np.sin(angle), 0.3])
+        start = time.perf_counter()
+        back_to_front(means, axis / np.linalg.norm(axis))
+        seconds.append(time.perf_counter() - start)
+    return seconds
 
 
 def appear(suite, zip_path, work: Path, copies: int) -> None:
@@ -172,6 +193,7 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=7)
     parser.add_argument("--large-copies", type=int, default=20)
     parser.add_argument("--skip-large", action="store_true", help="fidelity only")
+    parser.add_argument("--only", choices=("fidelity", "cost", "appear"), help="one part only")
     parser.add_argument("--picture", type=Path, help="also write the README's side-by-side picture here")
     args = parser.parse_args()
     from harness import TOOL, unavailable
@@ -192,11 +214,13 @@ def main() -> int:
     zip_path = str(build_extension.build(work / "dist"))
     client = BackendClient(str(ROOT / ".venv" / "bin" / "python"), device="cpu", idle_timeout=600)
     try:
-        fidelity(args.suite, zip_path, client, work, args.picture)
+        if args.only in (None, "fidelity"):
+            fidelity(args.suite, zip_path, client, work, args.picture)
     finally:
         client.close()
-    if not args.skip_large:
+    if not args.skip_large and args.only in (None, "cost"):
         cost(args.suite, zip_path, work, args.copies)
+    if not args.skip_large and args.only in (None, "appear"):
         appear(args.suite, zip_path, work, args.large_copies)
     return 0
 

@@ -109,7 +109,7 @@ def fidelity(ui, display, cameras) -> None:
 def redraw_ms(ui, frames: int = 5) -> float:
     def timed():
         start = time.perf_counter()
-        bpy.ops.wm.redraw_timer(type="DRAW", iterations=frames)
+        bpy.ops.wm.redraw_timer(type="DRAW_WIN_SWAP", iterations=frames)
         return (time.perf_counter() - start) * 1000.0 / frames
 
     return ui.main(timed)
