@@ -271,12 +271,15 @@ class _EditedPoints:
 
 def display_source(obj: bpy.types.Object):
     """What the Gaussian display reads for `obj`: its mesh, or in Edit Mode (the mesh's attributes
-    live in the edit mesh then) the evaluated points, which follow the editing at no copy; None
-    when there is nothing readable (no evaluated points: the display keeps what it has)."""
+    live in the edit mesh then, where RNA reads none) the evaluated points, which follow the
+    editing at no copy. None when there is nothing readable: Blender 4.3 has no
+    evaluated_geometry, so there the display keeps what it drew until Edit Mode ends."""
     if not obj.data.is_editmode:
         return obj.data
     get = getattr(obj.evaluated_get(bpy.context.evaluated_depsgraph_get()), "evaluated_geometry", None)
-    geometry = get() if get is not None else None
+    if get is None:
+        return None
+    geometry = get()
     cloud = geometry.pointcloud if geometry is not None else None
     if cloud is None or cloud.attributes.get("position") is None:
         return None

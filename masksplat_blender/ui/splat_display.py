@@ -264,20 +264,23 @@ def _start_packs() -> None:
 def _read_steps(name: str, pending: _Pending, deadline: float) -> None:
     """Read steps of `pending` until the deadline (one at least), then hand them to the worker."""
     obj = bpy.data.objects.get(name)
-    source = display_source(obj) if is_splat_object(obj) else None
-    if source is None:  # gone, or in Edit Mode without evaluated points: keep what is drawn
+    try:
+        source = display_source(obj) if is_splat_object(obj) else None
+        count = point_count(source) if source is not None else 0
+        if source is not None and pending.count != count:  # changed under the reads (Edit Mode): again
+            pending.count, pending.parts, pending.steps = count, {}, display_reads(obj)
+        while source is not None and pending.steps:
+            key, names = pending.steps.pop(0)
+            pending.parts.setdefault(key, []).append(read_step(source, names))
+            if time.perf_counter() >= deadline:
+                break
+    except (KeyError, TypeError, ValueError, ReferenceError, RuntimeError):  # data Blender would not read
+        source = None
+    if source is None:  # gone, unreadable, or in Edit Mode without evaluated points: keep what is drawn
         del _PENDING[name]
         if name in _SPLATS and obj is not None:
             _SPLATS[name].signature = pending.signature
         return
-    count = point_count(source)
-    if pending.count != count:  # changed under the reads (Edit Mode's points): read again
-        pending.count, pending.parts, pending.steps = count, {}, display_reads(obj)
-    while pending.steps:
-        key, names = pending.steps.pop(0)
-        pending.parts.setdefault(key, []).append(read_step(source, names))
-        if time.perf_counter() >= deadline:
-            break
     if pending.steps:
         return
     parts, pending.parts, pending.steps = pending.parts, {}, None
