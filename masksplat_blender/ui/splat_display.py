@@ -4,9 +4,13 @@ and the order).
 
 Work happens only on change. A splat is packed once per data change (Delete, Separate,
 Undo, the selection and its tint, Colour by Label, Splat Scale; seen in depsgraph updates,
-or as a changed setting when drawn): its attributes are read on the main thread, packed
-on a worker thread (numpy lets go of the GIL), and uploaded when ready; until then the
-old textures are drawn. The object matrix is a uniform, so moving the object uploads
+or as a changed setting when drawn): its attributes are read on the main thread a few
+at a time per timer tick (TICK_BUDGET: 3M Gaussians never stall Blender for long), packed
+on a worker thread (numpy lets go of the GIL), and uploaded a texture a tick; until then
+the old textures are drawn. In Edit Mode the attributes live in the edit mesh: the evaluated
+points are read instead (Delete shows at once); Blender 4.3 cannot read those from Python,
+so there the display keeps what it drew until Edit Mode ends. The Splat Display switch's own
+geometry update (the points' size) packs nothing. The object matrix is a uniform, so moving the object uploads
 nothing. Each view keeps its own depth order, sorted again on the worker only once the
 view axis turned more than the preference's angle (small splats are sorted at once);
 the old order is drawn meanwhile. A timer on the main thread takes finished jobs, uploads
