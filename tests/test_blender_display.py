@@ -120,3 +120,44 @@ def test_view_dependent_colour_reads_the_higher_bands(blend, installed_addon, tm
     eye = np.array([2.0, 1.0, -3.0])
     colours = _display(installed_addon)._colours(inputs, eye)
     np.testing.assert_allclose(colours, packing.sh_colours(data.sh(), data.means(), eye), atol=1e-6)
+
+
+def _read_as_the_timer_does(display, obj):
+    """The display timer's main-thread part for `obj` (reads spread over ticks, then the worker's
+    pack); the upload needs a window. Returns the pack, or None when nothing was read."""
+    display.mark_changed(obj.name)
+    display._DIRTY.add(obj.name)
+    display._start_packs()
+    pending = display._PENDING.get(obj.name)
+    while pending is not None and pending.steps is not None:
+        display._read_steps(obj.name, pending, deadline=0.0)  # one step a tick at most
+        pending = display._PENDING.get(obj.name)
+    result = pending.job.result(timeout=60) if pending is not None else None
+    display._PENDING.pop(obj.name, None)
+    return result
+
+
+def test_edit_mode_delete_reads_the_edited_points(blend, installed_addon):
+    """Tab, select, X > Vertices: the display reads the evaluated points (no KeyError from the
+    mesh's attributes, which live in the edit mesh then), and the mesh again after Edit Mode."""
+    display = _display(installed_addon)
+    obj = _import(blend, _first_ply(ROOT / "tests" / "data" / "donut_plant"))
+    n = len(obj.data.vertices)
+    blend.ops.object.mode_set(mode="EDIT")
+    blend.ops.mesh.select_all(action="DESELECT")
+    blend.ops.object.mode_set(mode="OBJECT")
+    chosen = np.zeros(n, dtype=bool)
+    chosen[::5] = True
+    obj.data.vertices.foreach_set("select", chosen)
+    blend.ops.object.mode_set(mode="EDIT")
+    blend.ops.mesh.delete(type="VERT")
+    blend.context.view_layer.update()
+    edited = _read_as_the_timer_does(display, obj)
+    assert edited is not None and len(edited["means"]) == n - chosen.sum(), "Delete in Edit Mode shows at once"
+    blend.ops.object.mode_set(mode="OBJECT")
+    after = _read_as_the_timer_does(display, obj)
+    assert len(obj.data.vertices) == n - chosen.sum()
+    np.testing.assert_array_equal(after["means"], edited["means"])
+    positions = np.empty(len(obj.data.vertices) * 3, np.float32)
+    obj.data.attributes["position"].data.foreach_get("vector", positions)
+    np.testing.assert_array_equal(after["means"], positions.reshape(-1, 3))

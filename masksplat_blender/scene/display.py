@@ -8,6 +8,8 @@ tinted (core/tint) from the `ms_selected` attribute the selection functions keep
 
 from __future__ import annotations
 
+import time
+
 import bpy
 import numpy as np
 
@@ -218,9 +220,20 @@ def _set_switch(obj: bpy.types.Object, name: str, value: bool) -> None:
     _set_input(obj, name, bool(value))
 
 
+def share_again(obj: bpy.types.Object) -> None:
+    """After reading the mesh's attributes: reading an attribute through RNA copies its array
+    when the evaluated points share it (copy-on-write), so both copies stay until the next
+    evaluation (~55 bytes a Gaussian). Evaluate the object now (the points share the mesh's
+    arrays again, the old ones are freed); the update changes no Gaussian (SETTINGS_ONLY)."""
+    if not obj.data.is_editmode:
+        SETTINGS_ONLY[obj.name] = time.monotonic()
+        obj.update_tag()
+
+
 def set_splat_display(obj: bpy.types.Object, on: bool) -> None:
     """The Gaussian display (ui/splat_display) draws the object, or the points do: under the
     Gaussians the points shrink so they do not show, but stay there for clicking."""
+    SETTINGS_ONLY[obj.name] = time.monotonic()  # the Gaussians did not change: the display need not pack
     _set_input(obj, POINT_SIZE, POINTS_UNDER_SPLATS if on else POINTS_ALONE)
 
 
@@ -244,38 +257,100 @@ def point_values(mesh, name: str) -> np.ndarray | None:
     return values
 
 
-def _columns(mesh, names) -> np.ndarray:
-    return np.stack([point_values(mesh, name) for name in names], axis=1)
+READ_COLUMNS = 4  # float attributes a read step takes (a timer spreads the steps over its ticks)
+SETTINGS_ONLY: dict[str, float] = {}  # object name -> when set_splat_display changed only the points' size
 
 
-def display_inputs(obj: bpy.types.Object) -> dict:
+class _EditedPoints:
+    """The evaluated points of an object in Edit Mode, with the geometry set that owns them
+    (the points are gone once it is)."""
+
+    def __init__(self, geometry, cloud):
+        self.geometry, self.attributes, self.points = geometry, cloud.attributes, cloud.points
+
+
+def display_source(obj: bpy.types.Object):
+    """What the Gaussian display reads for `obj`: its mesh, or in Edit Mode (the mesh's attributes
+    live in the edit mesh then, where RNA reads none) the evaluated points, which follow the
+    editing at no copy. None when there is nothing readable: Blender 4.3 has no
+    evaluated_geometry, so there the display keeps what it drew until Edit Mode ends."""
+    if not obj.data.is_editmode:
+        return obj.data
+    get = getattr(obj.evaluated_get(bpy.context.evaluated_depsgraph_get()), "evaluated_geometry", None)
+    if get is None:
+        return None
+    geometry = get()
+    cloud = geometry.pointcloud if geometry is not None else None
+    if cloud is None or cloud.attributes.get("position") is None:
+        return None
+    return _EditedPoints(geometry, cloud)
+
+
+def point_count(source) -> int:
+    """Points of a display source (a mesh or a point cloud)."""
+    return len(source.vertices) if isinstance(source, bpy.types.Mesh) else len(source.points)
+
+
+def display_reads(obj: bpy.types.Object) -> list[tuple[str, tuple[str, ...]]]:
+    """The Gaussian display's reads for `obj` as steps of a few attributes: (key, names)."""
+    props = obj.masksplat
+    steps = [("means", ("position",)), ("quats", tuple(f"rot_{i}" for i in range(4))),
+             ("log_scales", tuple(f"scale_{i}" for i in range(3))), ("logits", ("opacity",)),
+             ("f_dc", tuple(f"f_dc_{i}" for i in range(3)))]  # fmt: skip
+    m = (props.sh_degree + 1) ** 2 - 1
+    if props.view_dependent and m:
+        names = [f"f_rest_{i}" for i in range(3 * m)]
+        steps += [("f_rest", tuple(names[i : i + READ_COLUMNS])) for i in range(0, len(names), READ_COLUMNS)]
+    if props.show_selection:
+        steps.append(("selected", (SHOWN_SELECTION,)))
+    if props.show_labels:
+        steps.append(("label_colours", (LABEL_COLOUR,)))
+    return steps
+
+
+def read_step(source, names) -> np.ndarray | None:
+    """One read step: a vector attribute as [N, 3], float ones as rows [len(names), N] float32;
+    None when one is missing."""
+    n = point_count(source)
+    attributes = [source.attributes.get(name) for name in names]
+    if any(a is None for a in attributes):
+        return None
+    if attributes[0].data_type == "FLOAT_VECTOR":
+        values = np.empty(n * 3, dtype=np.float32)
+        attributes[0].data.foreach_get("vector", values)
+        return values.reshape(n, 3)
+    out = np.empty((len(names), n), dtype=np.float32)
+    for row, attribute in zip(out, attributes, strict=True):
+        attribute.data.foreach_get("value", row)
+    return out
+
+
+def assemble_inputs(parts: dict, scale: float) -> dict:
+    """display_inputs' dict from the read steps' results ({key: [arrays]}, missing optional
+    keys absent or None)."""
+    rows = {k: (v[0] if len(v) == 1 else np.concatenate(v)) for k, v in parts.items() if v and all(a is not None for a in v)}
+    out = {"means": rows["means"], "quats": rows["quats"].T, "log_scales": rows["log_scales"].T,
+           "logits": rows["logits"][0], "f_dc": rows["f_dc"].T, "f_rest": None, "selected": None,
+           "label_colours": rows.get("label_colours"), "scale": float(scale)}  # fmt: skip
+    if "f_rest" in rows:
+        rest = rows["f_rest"]
+        out["f_rest"] = np.ascontiguousarray(rest.reshape(3, len(rest) // 3, -1).transpose(2, 1, 0))
+    shown = rows.get("selected")
+    if shown is not None and (shown[0] > 0.5).any():
+        out["selected"] = shown[0] > 0.5
+    return out
+
+
+def display_inputs(obj: bpy.types.Object) -> dict | None:
     """What the Gaussian display packs for `obj` (object space, float32): means [N, 3], quats
     [N, 4] wxyz, log_scales [N, 3], logits [N], f_dc [N, 3], f_rest [N, M, 3] (only with
     view-dependent colour), selected [N] bool (only where the selection is shown), label
-    colours [N, 3] (only with Colour by Label), and the splat scale."""
-    mesh, props = obj.data, obj.masksplat
-    n = len(mesh.vertices)
-    positions = np.empty(n * 3, dtype=np.float32)
-    mesh.attributes["position"].data.foreach_get("vector", positions)
-    out = {
-        "means": positions.reshape(n, 3),
-        "quats": _columns(mesh, [f"rot_{i}" for i in range(4)]),
-        "log_scales": _columns(mesh, [f"scale_{i}" for i in range(3)]),
-        "logits": point_values(mesh, "opacity"),
-        "f_dc": _columns(mesh, [f"f_dc_{i}" for i in range(3)]),
-        "f_rest": None, "selected": None, "label_colours": None,
-        "scale": float(props.splat_scale),
-    }  # fmt: skip
-    m = (props.sh_degree + 1) ** 2 - 1
-    if props.view_dependent and m:
-        rest = _columns(mesh, [f"f_rest_{i}" for i in range(3 * m)])
-        out["f_rest"] = np.ascontiguousarray(rest.reshape(n, 3, m).transpose(0, 2, 1))
-    shown = point_values(mesh, SHOWN_SELECTION) if props.show_selection else None
-    if shown is not None and (shown > 0.5).any():
-        out["selected"] = shown > 0.5
-    label_colour = mesh.attributes.get(LABEL_COLOUR)
-    if props.show_labels and label_colour is not None:
-        values = np.empty(n * 3, dtype=np.float32)
-        label_colour.data.foreach_get("vector", values)
-        out["label_colours"] = values.reshape(n, 3)
-    return out
+    colours [N, 3] (only with Colour by Label), and the splat scale. None when there is
+    nothing to read (display_source)."""
+    source = display_source(obj)
+    if source is None:
+        return None
+    parts: dict = {}
+    for key, names in display_reads(obj):
+        parts.setdefault(key, []).append(read_step(source, names))
+    return assemble_inputs(parts, obj.masksplat.splat_scale)

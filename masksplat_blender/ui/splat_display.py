@@ -4,9 +4,13 @@ and the order).
 
 Work happens only on change. A splat is packed once per data change (Delete, Separate,
 Undo, the selection and its tint, Colour by Label, Splat Scale; seen in depsgraph updates,
-or as a changed setting when drawn): its attributes are read on the main thread, packed
-on a worker thread (numpy lets go of the GIL), and uploaded when ready; until then the
-old textures are drawn. The object matrix is a uniform, so moving the object uploads
+or as a changed setting when drawn): its attributes are read on the main thread a few
+at a time per timer tick (TICK_BUDGET: 3M Gaussians never stall Blender for long), packed
+on a worker thread (numpy lets go of the GIL), and uploaded a texture a tick; until then
+the old textures are drawn. In Edit Mode the attributes live in the edit mesh: the evaluated
+points are read instead (Delete shows at once); Blender 4.3 cannot read those from Python,
+so there the display keeps what it drew until Edit Mode ends. The Splat Display switch's own
+geometry update (the points' size) packs nothing. The object matrix is a uniform, so moving the object uploads
 nothing. Each view keeps its own depth order, sorted again on the worker only once the
 view axis turned more than the preference's angle (small splats are sorted at once);
 the old order is drawn meanwhile. A timer on the main thread takes finished jobs, uploads
@@ -23,6 +27,8 @@ render_offscreen writes the sRGB values as they are (no conversion anywhere).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,7 +39,16 @@ import numpy as np
 
 from ..core import splat_display as packing
 from ..core.tint import tint_colours
-from ..scene.display import display_inputs
+from ..scene.display import (
+    SETTINGS_ONLY,
+    assemble_inputs,
+    display_inputs,
+    display_reads,
+    display_source,
+    point_count,
+    read_step,
+    share_again,
+)
 from ..scene.splat_object import is_splat_object
 from . import splat_shader
 from .preferences import get_preferences
@@ -42,6 +57,9 @@ SYNC_SORT = 150_000  # Gaussians sorted in the draw call itself (a few ms); larg
 POLL = 0.02  # seconds between looks at the worker's jobs
 DEFAULT_ANGLE = 2.0  # degrees the view may turn before a re-sort, when the preferences are not there
 MAX_VIEWS = 8  # depth orders kept per splat (one per 3D view)
+TICK_BUDGET = 0.05  # seconds of main-thread reading and uploading a timer tick (at least one step)
+SETTINGS_GRACE = 1.0  # seconds in which a Splat Display switch's own geometry update is expected
+REQUIRED = ("means", "quats", "log_scales", "logits", "f_dc")  # reads without which nothing is drawn
 
 
 @dataclass
@@ -78,10 +96,31 @@ class _Splat:
 
 _SPLATS: dict[str, _Splat] = {}
 _DIRTY: set[str] = set()
-_PACKING: dict[str, tuple[Future, tuple, float]] = {}  # name -> (job, signature, seconds spent reading)
+
+
+@dataclass
+class _Pending:
+    """A splat on its way: read on the main thread a few attributes a tick, packed on the worker,
+    uploaded a texture a tick; the old textures are drawn meanwhile."""
+
+    signature: tuple
+    steps: list  # reads left: (key, attribute names)
+    parts: dict = field(default_factory=dict)
+    count: int = -1
+    job: Future | None = None
+    result: dict | None = None
+    textures: list = field(default_factory=list)
+    read_seconds: float = 0.0
+    main_seconds: float = 0.0  # reading and uploading
+    longest: float = 0.0  # the longest tick's share
+    ticks: int = 0
+
+
+_PENDING: dict[str, _Pending] = {}
 _STATE: dict = {"executor": None, "handle": None}
 _STATS = {"gaussians_drawn": 0, "gpu_bytes": 0, "pack_seconds": 0.0, "read_seconds": 0.0, "sort_seconds": 0.0,
-          "upload_seconds": 0.0, "sort_count": 0, "pack_count": 0, "redraws_since_sort": 0, "draw_calls": 0}  # fmt: skip
+          "upload_seconds": 0.0, "sort_count": 0, "pack_count": 0, "redraws_since_sort": 0, "draw_calls": 0,
+          "main_seconds": 0.0, "main_ticks": 0, "longest_tick_seconds": 0.0}  # fmt: skip
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -97,8 +136,8 @@ def _angle(context=None) -> float:
 
 def _signature(obj) -> tuple:
     props = obj.masksplat
-    return (len(obj.data.vertices), round(props.splat_scale, 6), props.view_dependent, props.show_selection,
-            props.show_labels, props.sh_degree)  # fmt: skip
+    return (len(obj.data.vertices), obj.data.is_editmode, round(props.splat_scale, 6), props.view_dependent,
+            props.show_selection, props.show_labels, props.sh_degree)  # fmt: skip
 
 
 # --- packing (worker) ---------------------------------------------------------------------
@@ -135,26 +174,16 @@ def _pack(inputs: dict) -> dict:
             "colouring": keep, "seconds": time.perf_counter() - start}  # fmt: skip
 
 
-def _install(name: str, result: dict, signature: tuple, read_seconds: float) -> None:
-    """Upload a finished pack (main thread) and make it the splat's."""
-    start = time.perf_counter()
-    texels = result.pop("texels")
-    textures = [splat_shader.float_texture(texels[k]) for k in range(packing.TEXELS)]
-    del texels
-    _STATS["upload_seconds"] = time.perf_counter() - start
+def _install(name: str, result: dict, textures: list, signature: tuple, pending: _Pending | None = None) -> None:
+    """Make a finished pack with its uploaded textures the splat's (main thread)."""
     _STATS["pack_seconds"] = result["seconds"]
-    _STATS["read_seconds"] = read_seconds
     _STATS["pack_count"] += 1
+    if pending is not None:
+        _STATS.update(read_seconds=pending.read_seconds, main_seconds=pending.main_seconds, main_ticks=pending.ticks,
+                      longest_tick_seconds=pending.longest)  # fmt: skip
     old = _SPLATS.get(name)
-    splat = _Splat(
-        len(result["means"]),
-        textures,
-        signature,
-        result["means"],
-        result["centre"],
-        result["radius"],
-        result["colouring"],
-    )
+    splat = _Splat(len(result["means"]), textures, signature, result["means"], result["centre"], result["radius"],
+                   result["colouring"])  # fmt: skip
     if old is not None and old.count == splat.count:
         splat.orders = {
             key: _Order(order.axis, order.texture, None, None, order.used)
@@ -163,24 +192,44 @@ def _install(name: str, result: dict, signature: tuple, read_seconds: float) -> 
     _SPLATS[name] = splat
 
 
-def _read(obj) -> tuple[dict, tuple, float]:
+def _trim_heap() -> None:
+    """Give the pack's freed temporaries back to the system: glibc keeps freed blocks of a few
+    MB in its arenas (the worker thread's above all); for 3M Gaussians that held ~60 bytes a
+    Gaussian of resident memory. Nothing where the C library has no malloc_trim."""
+    if "trim" not in _STATE:
+        try:
+            _STATE["trim"] = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _STATE["trim"] = None
+    if _STATE["trim"] is not None:
+        _STATE["trim"](0)
+
+
+def _upload(texels: np.ndarray) -> list:
+    start = time.perf_counter()
+    textures = [splat_shader.float_texture(texels[k]) for k in range(packing.TEXELS)]
+    _STATS["upload_seconds"] = time.perf_counter() - start
+    return textures
+
+
+def _pack_now(obj) -> _Splat | None:
+    """Read, pack and upload `obj` at once (offscreen renders); None when it has nothing to read."""
     start = time.perf_counter()
     inputs = display_inputs(obj)
-    return inputs, _signature(obj), time.perf_counter() - start
-
-
-def _pack_now(obj) -> _Splat:
-    inputs, signature, seconds = _read(obj)
-    _install(obj.name, _pack(inputs), signature, seconds)
     _DIRTY.discard(obj.name)
+    if inputs is None:
+        return _SPLATS.get(obj.name)
+    _STATS["read_seconds"] = time.perf_counter() - start
+    result = _pack(inputs)
+    _install(obj.name, result, _upload(result.pop("texels")), _signature(obj))
     return _SPLATS[obj.name]
 
 
 def _want(obj) -> None:
     """Ask for a (new) pack of `obj` unless one of its current settings is on its way."""
     name = obj.name
-    running = _PACKING.get(name)
-    if name in _DIRTY or (running is not None and running[1] == _signature(obj)):
+    running = _PENDING.get(name)
+    if name in _DIRTY or (running is not None and running.signature == _signature(obj)):
         return
     _DIRTY.add(name)
     _start_timer()
@@ -188,7 +237,7 @@ def _want(obj) -> None:
 
 def mark_changed(name: str) -> None:
     """The object's data changed (depsgraph, undo): pack it again."""
-    if name in _SPLATS or name in _PACKING:
+    if name in _SPLATS or name in _PENDING:
         _DIRTY.add(name)
         _start_timer()
 
@@ -202,26 +251,83 @@ def _start_timer() -> None:
 
 
 def _start_packs() -> None:
+    """Turn wishes into pending packs; a change during the reads starts them again."""
     for name in list(_DIRTY):
-        if name in _PACKING:
-            continue
+        pending = _PENDING.get(name)
+        if pending is not None and pending.steps is None:
+            continue  # read already: packs again once this one is in
         _DIRTY.discard(name)
         obj = bpy.data.objects.get(name)
         if not is_splat_object(obj) or not obj.masksplat.show_splats or not len(obj.data.vertices):
             _SPLATS.pop(name, None)
+            _PENDING.pop(name, None)
             continue
-        inputs, signature, seconds = _read(obj)
-        _PACKING[name] = (_executor().submit(_pack, inputs), signature, seconds)
+        _PENDING[name] = _Pending(_signature(obj), display_reads(obj))
 
 
-def _finish_jobs() -> bool:
-    """Install what the worker finished; True when something new is to be seen."""
+def _read_steps(name: str, pending: _Pending, deadline: float) -> None:
+    """Read steps of `pending` until the deadline (one at least), then hand them to the worker."""
+    obj = bpy.data.objects.get(name)
+    try:
+        source = display_source(obj) if is_splat_object(obj) else None
+        count = point_count(source) if source is not None else 0
+        if source is not None and pending.count != count:  # changed under the reads (Edit Mode): again
+            pending.count, pending.parts, pending.steps = count, {}, display_reads(obj)
+        while source is not None and pending.steps:
+            key, names = pending.steps.pop(0)
+            pending.parts.setdefault(key, []).append(read_step(source, names))
+            if time.perf_counter() >= deadline:
+                break
+    except (KeyError, TypeError, ValueError, ReferenceError, RuntimeError):  # data Blender would not read
+        source = None
+    if source is None:  # gone, unreadable, or in Edit Mode without evaluated points: keep what is drawn
+        del _PENDING[name]
+        if name in _SPLATS and obj is not None:
+            _SPLATS[name].signature = pending.signature
+        return
+    if pending.steps:
+        return
+    parts, pending.parts, pending.steps = pending.parts, {}, None
+    if count == 0 or any(parts[key][0] is None for key in REQUIRED):
+        del _PENDING[name]
+        _SPLATS.pop(name, None)
+        return
+    pending.job = _executor().submit(_pack, assemble_inputs(parts, obj.masksplat.splat_scale))
+    share_again(obj)
+
+
+def _advance(name: str, pending: _Pending, deadline: float) -> bool:
+    """One tick of a pending pack; True when it was installed."""
+    start = time.perf_counter()
+    if pending.steps is not None:
+        _read_steps(name, pending, deadline)
+        pending.read_seconds += time.perf_counter() - start
+    elif pending.job is not None and pending.job.done():
+        pending.result, pending.job = pending.job.result(), None
+    while pending.result is not None and len(pending.textures) < packing.TEXELS:
+        if pending.textures and time.perf_counter() >= deadline:
+            break
+        pending.textures.append(splat_shader.float_texture(pending.result["texels"][len(pending.textures)]))
+    spent = time.perf_counter() - start
+    pending.main_seconds += spent
+    pending.longest = max(pending.longest, spent)
+    pending.ticks += 1
+    if pending.result is None or len(pending.textures) < packing.TEXELS:
+        return False
+    del _PENDING[name]
+    pending.result.pop("texels")
+    _install(name, pending.result, pending.textures, pending.signature, pending)
+    _trim_heap()
+    return True
+
+
+def _finish_jobs(deadline: float | None = None) -> bool:
+    """Advance the pending packs and take the worker's finished jobs; True when something new is
+    to be seen."""
+    deadline = time.perf_counter() + TICK_BUDGET if deadline is None else deadline
     changed = False
-    for name, (job, signature, seconds) in list(_PACKING.items()):
-        if job.done():
-            del _PACKING[name]
-            _install(name, job.result(), signature, seconds)
-            changed = True
+    for name, pending in list(_PENDING.items()):
+        changed |= _advance(name, pending, deadline)
     for splat in _SPLATS.values():
         for order in splat.orders.values():
             if order.job is not None and order.job.done():
@@ -237,7 +343,7 @@ def _finish_jobs() -> bool:
 
 
 def _busy() -> bool:
-    return bool(_DIRTY or _PACKING) or any(
+    return bool(_DIRTY or _PENDING) or any(
         s.colour_job is not None or any(o.job is not None for o in s.orders.values())
         for s in _SPLATS.values()
     )
@@ -452,9 +558,12 @@ def wait_until_idle(timeout: float = 30.0) -> bool:
 
 
 def _forget_removed() -> None:
-    """Let go of the textures of objects that are gone (deleted, renamed: a new name packs anew)."""
-    for name in [name for name in _SPLATS if bpy.data.objects.get(name) is None]:
-        del _SPLATS[name]
+    """Let go of the textures of objects that are gone (deleted, renamed: a new name packs anew)
+    or have Splat Display off."""
+    for name in list(_SPLATS):
+        obj = bpy.data.objects.get(name)
+        if not is_splat_object(obj) or not obj.masksplat.show_splats:
+            del _SPLATS[name]
 
 
 @bpy.app.handlers.persistent
@@ -463,7 +572,9 @@ def _on_depsgraph_update(scene, depsgraph) -> None:
         _forget_removed()
     for update in depsgraph.updates:
         if isinstance(update.id, bpy.types.Object) and update.is_updated_geometry:
-            mark_changed(update.id.original.name)
+            name = update.id.original.name
+            if time.monotonic() - SETTINGS_ONLY.pop(name, -SETTINGS_GRACE) >= SETTINGS_GRACE:
+                mark_changed(name)
 
 
 @bpy.app.handlers.persistent
@@ -476,7 +587,7 @@ def _on_undo(*args) -> None:
 def _on_load(*args) -> None:
     _SPLATS.clear()
     _DIRTY.clear()
-    _PACKING.clear()
+    _PENDING.clear()
 
 
 HANDLERS = (
