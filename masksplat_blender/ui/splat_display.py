@@ -119,7 +119,7 @@ class _Pending:
 _PENDING: dict[str, _Pending] = {}
 _STATE: dict = {"executor": None, "handle": None}
 _STATS = {"gaussians_drawn": 0, "gpu_bytes": 0, "pack_seconds": 0.0, "read_seconds": 0.0, "sort_seconds": 0.0,
-          "upload_seconds": 0.0, "sort_count": 0, "pack_count": 0, "redraws_since_sort": 0, "draw_calls": 0,
+          "sort_cpu_seconds": 0.0, "upload_seconds": 0.0, "sort_count": 0, "pack_count": 0, "redraws_since_sort": 0, "draw_calls": 0,
           "main_seconds": 0.0, "main_ticks": 0, "longest_tick_seconds": 0.0}  # fmt: skip
 
 
@@ -368,18 +368,20 @@ def _redraw_views() -> None:
 # --- orders and colours per view ------------------------------------------------------------
 
 
-def _sort(means: np.ndarray, axis: np.ndarray) -> tuple[np.ndarray, float]:
-    start = time.perf_counter()
+def _sort(means: np.ndarray, axis: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The order, its wall-clock seconds and the CPU seconds this thread spent on it (what a
+    view change costs the machine, whatever else the cores are doing, e.g. a software GPU)."""
+    start, cpu = time.perf_counter(), time.thread_time()
     order = packing.back_to_front(means, axis)
-    return order, time.perf_counter() - start
+    return order, time.perf_counter() - start, time.thread_time() - cpu
 
 
 def _take_order(order: _Order, result) -> None:
-    indices, seconds = result
+    indices, seconds, cpu_seconds = result
     start = time.perf_counter()
     order.texture = splat_shader.index_texture(indices)
     _STATS["upload_seconds"] = time.perf_counter() - start
-    _STATS["sort_seconds"] = seconds
+    _STATS["sort_seconds"], _STATS["sort_cpu_seconds"] = seconds, cpu_seconds
     _STATS["sort_count"] += 1
     _STATS["redraws_since_sort"] = 0
     order.axis, order.job, order.job_axis = order.job_axis, None, None
