@@ -142,7 +142,7 @@ def cost(ui, display) -> None:
             f"a re-sort after turn {step}",
             120,
         )
-        steps.append({k: stats[k] for k in ("sort_seconds", "upload_seconds")})
+        steps.append({k: stats[k] for k in ("sort_seconds", "sort_cpu_seconds", "upload_seconds")})
     sorts = ui.main(display.display_stats)["sort_count"]
     on_ms = redraw_ms(ui)
     still = ui.main(display.display_stats)["sort_count"] == sorts
