@@ -43,7 +43,9 @@ def normalised(path: Path, centre) -> dict:
     matrix = np.eye(4)
     matrix[:3, :3] *= scale
     matrix[:3, 3] = np.asarray(centre) - scale * (lo + hi) / 2
-    means, quats, log_scales, _ = bake_transform(data.means(), data.quats_wxyz(), data.log_scales(), None, matrix)
+    means, quats, log_scales, _ = bake_transform(
+        data.means(), data.quats_wxyz(), data.log_scales(), None, matrix
+    )
     return {"means": means.astype(np.float32), "quats": quats.astype(np.float32),
             "log_scales": log_scales.astype(np.float32), "opacity_logits": data.opacity_logits()}  # fmt: skip
 
@@ -68,12 +70,27 @@ def cap_cameras(centre, distance, n, size, axis, max_deg, prefix, seed) -> list[
         theta, phi = np.radians(max_deg) * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
         direction = np.cos(theta) * axis + np.sin(theta) * (np.cos(phi) * e1 + np.sin(phi) * e2)
         eye = np.asarray(centre) + distance * direction
-        cams.append(Camera(f"{prefix}_{i:03d}", f"{prefix}_{i:03d}.png", look_at(eye, centre, (0, 0, 1)), f, f, size / 2, size / 2, size, size))
+        cams.append(
+            Camera(
+                f"{prefix}_{i:03d}",
+                f"{prefix}_{i:03d}.png",
+                look_at(eye, centre, (0, 0, 1)),
+                f,
+                f,
+                size / 2,
+                size / 2,
+                size,
+                size,
+            )
+        )
     return cams
 
 
 def label_maps(client, arrays, values, cameras) -> list[np.ndarray]:
-    return [rgb[:, :, 0] > 127 for rgb, _ in render_views(client, arrays, label_sh(values.astype(np.float32)), cameras)]
+    return [
+        rgb[:, :, 0] > 127
+        for rgb, _ in render_views(client, arrays, label_sh(values.astype(np.float32)), cameras)
+    ]
 
 
 def held_out_iou(client, arrays, selected, truth_maps, held) -> float:
@@ -125,9 +142,27 @@ def main() -> int:
         for k in range(2):
             truth_train_cache = {}
             truth_held = label_maps(client, arrays, ids == k, held)
-            for condition, n in (("exact", 8), ("exact", 3), ("exact", 2), ("eroded 2px", 8), ("dilated 2px", 8)):
-                train = make_cams(n, f"train{n}", n) if scene_name == "forward" else orbit_cameras(
-                    (0, 0, 0), 3.0, n, args.size, args.size, 50, elevation_deg=(-10, 40), name_prefix=f"train{n}")
+            for condition, n in (
+                ("exact", 8),
+                ("exact", 3),
+                ("exact", 2),
+                ("eroded 2px", 8),
+                ("dilated 2px", 8),
+            ):
+                train = (
+                    make_cams(n, f"train{n}", n)
+                    if scene_name == "forward"
+                    else orbit_cameras(
+                        (0, 0, 0),
+                        3.0,
+                        n,
+                        args.size,
+                        args.size,
+                        50,
+                        elevation_deg=(-10, 40),
+                        name_prefix=f"train{n}",
+                    )
+                )
                 key = (n,)
                 if key not in truth_train_cache:
                     truth_train_cache[key] = label_maps(client, arrays, ids == k, train)
@@ -137,8 +172,19 @@ def main() -> int:
                 elif condition.startswith("dilated"):
                     masks = [morph(m, 2, True) for m in masks]
                 for method in methods:
-                    selected = segment(client, arrays, ids, k, train, masks, method, band=3 if method == "robust" else 0)
-                    rows.append((scene_name, condition, n, k, method, held_out_iou(client, arrays, selected, truth_held, held)))
+                    selected = segment(
+                        client, arrays, ids, k, train, masks, method, band=3 if method == "robust" else 0
+                    )
+                    rows.append(
+                        (
+                            scene_name,
+                            condition,
+                            n,
+                            k,
+                            method,
+                            held_out_iou(client, arrays, selected, truth_held, held),
+                        )
+                    )
     client.close()
     print(f"\nheld-out mIoU (mean over both objects and 7 held-out views), {args.size}x{args.size}, CPU; "
           f"{time.perf_counter() - start:.0f} s\n")  # fmt: skip
@@ -157,7 +203,10 @@ def main() -> int:
         if condition != "exact":
             continue
         for k, name in enumerate(("donut", "plant")):
-            values = [f"{next(r[5] for r in rows if r[:4] == (scene_name, condition, n, k) and r[4] == m):.4f}" for m in methods]
+            values = [
+                f"{next(r[5] for r in rows if r[:4] == (scene_name, condition, n, k) and r[4] == m):.4f}"
+                for m in methods
+            ]
             print(f"| {scene_name} | {n} | {name} | " + " | ".join(values) + " |")
     print("\npaper = A_fg > A_bg; default = paper + Fill Unseen; robust = 3 px ignore band along mask edges + fill;"
           " centre = projected centre inside the mask in more views than outside")  # fmt: skip

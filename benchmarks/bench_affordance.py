@@ -70,11 +70,20 @@ def lifting_check(views: list[int], size: int) -> list[tuple[int, float, float, 
             cams = fruit_cameras(n, size=size, elevation=(20.0, 85.0))
             maps = fruit_label_maps(cams, client=client)
             start = time.perf_counter()
-            votes, _ = compute_votes(client, data.gaussian_arrays(), cams, [one_hot(m, 9) for m in maps], mode="labels")
+            votes, _ = compute_votes(
+                client, data.gaussian_arrays(), cams, [one_hot(m, 9) for m in maps], mode="labels"
+            )
             seconds = time.perf_counter() - start
             labels = argmax_labels(votes)
             seen = labels >= 0
-            rows.append((n, weighted_agreement(labels, truth, votes.sum(axis=1)), float(np.mean(labels[seen] == truth[seen])), seconds))
+            rows.append(
+                (
+                    n,
+                    weighted_agreement(labels, truth, votes.sum(axis=1)),
+                    float(np.mean(labels[seen] == truth[seen])),
+                    seconds,
+                )
+            )
     finally:
         client.close()
     return rows
@@ -97,8 +106,12 @@ def main() -> int:
             paths = write_affordance_scene(folder, cameras, recolour=recolour)
             result, seconds = run_transfer(paths, args.model, args.feature_size, folder)
             ev = result["evaluation"]
-            print(f"### {what}: {seconds:.1f} s for the whole batch job (import, renders, features, votes, evaluation)\n")
-            print("| label | 2D transfer IoU | 2D recall | 3D lifted IoU | 3D recall |\n|---|---|---|---|---|")
+            print(
+                f"### {what}: {seconds:.1f} s for the whole batch job (import, renders, features, votes, evaluation)\n"
+            )
+            print(
+                "| label | 2D transfer IoU | 2D recall | 3D lifted IoU | 3D recall |\n|---|---|---|---|---|"
+            )
             names = ["background"] + [f"letters {k}" for k in range(1, 9)]
             for k, name in enumerate(names):
                 cells = [ev[c][m][k] for c in ("2D transfer", "3D lifted") for m in ("iou", "recall")]
@@ -107,7 +120,9 @@ def main() -> int:
                   f"**{ev['3D lifted']['mIoU']:.3f}** | **{ev['3D lifted']['mRecall']:.3f}** |")  # fmt: skip
             print(f"\n3D labels vs the hand labels, contribution-weighted: {result['agreement']:.4f}\n")
 
-    print(f"## Lifting check: ground-truth label maps of N views at {args.size}x{args.size} lifted back (K=9 votes, one pass)\n")
+    print(
+        f"## Lifting check: ground-truth label maps of N views at {args.size}x{args.size} lifted back (K=9 votes, one pass)\n"
+    )
     print("| views | contribution-weighted agreement | by count (seen) | votes (s) |\n|---|---|---|---|")
     for n, weighted, counted, seconds in lifting_check([8, 12, 16], args.size):
         print(f"| {n} | {weighted:.4f} | {counted:.4f} | {seconds:.2f} |")

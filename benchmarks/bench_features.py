@@ -23,10 +23,19 @@ sys.path.insert(0, str(ROOT))
 from masksplat_blender.backend.features import FeatureModel, patch_features  # noqa: E402
 
 CONFIGS = {
-    "dinov2-small": dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536),
-    "dinov2-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
-    "dinov2-with-registers-large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                                        intermediate_size=4096, num_register_tokens=4),  # fmt: skip
+    "dinov2-small": dict(
+        hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536
+    ),
+    "dinov2-base": dict(
+        hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
+    ),
+    "dinov2-with-registers-large": dict(
+        hidden_size=1024,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        intermediate_size=4096,
+        num_register_tokens=4,
+    ),  # fmt: skip
 }
 
 
@@ -54,7 +63,9 @@ def main() -> int:
     import torch
 
     image = (np.random.default_rng(0).random((512, 512, 3)) * 255).astype(np.uint8)
-    print(f"device: {args.device} ({torch.cuda.get_device_name() if args.device == 'cuda' else f'{torch.get_num_threads()} CPU threads'})\n")
+    print(
+        f"device: {args.device} ({torch.cuda.get_device_name() if args.device == 'cuda' else f'{torch.get_num_threads()} CPU threads'})\n"
+    )
     print("| model | input | patch grid | seconds per image |\n|---|---|---|---|")
     for name in args.models:
         model = build(name, args.device)
@@ -69,7 +80,10 @@ def main() -> int:
             if args.device == "cuda":
                 torch.cuda.synchronize()
             seconds = (time.perf_counter() - start) / runs
-            print(f"| {name} | {size}x{size} | {feats.shape[0]}x{feats.shape[1]}x{feats.shape[2]} | {seconds:.3f} |", flush=True)
+            print(
+                f"| {name} | {size}x{size} | {feats.shape[0]}x{feats.shape[1]}x{feats.shape[2]} | {seconds:.3f} |",
+                flush=True,
+            )
     return 0
 
 

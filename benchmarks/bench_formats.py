@@ -30,7 +30,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "fruit_drops" / "fruit_drops_minimal.ply"
-TOOL = os.environ.get("MASKSPLAT_SPLAT_TRANSFORM") or str(ROOT / ".ci" / "node_modules" / ".bin" / "splat-transform")
+TOOL = os.environ.get("MASKSPLAT_SPLAT_TRANSFORM") or str(
+    ROOT / ".ci" / "node_modules" / ".bin" / "splat-transform"
+)
 
 
 def child(operation: str, path: str, out: str) -> dict:
@@ -58,7 +60,11 @@ def child(operation: str, path: str, out: str) -> dict:
 def _best(operation: str, path: Path, out: Path, repeat: int) -> float:
     best = None
     for _ in range(repeat):
-        proc = subprocess.run([sys.executable, __file__, "--child", operation, str(path), str(out)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", operation, str(path), str(out)],
+            capture_output=True,
+            text=True,
+        )
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
         if proc.returncode != 0 or not lines:
             raise SystemExit(f"{operation} {path.name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
@@ -91,7 +97,9 @@ def tiled_sample(n: int):
     rng = np.random.default_rng(0)
     for name in vertices.dtype.names:
         if name not in ("x", "y", "z") and vertices.dtype.fields[name][0].kind == "f":
-            vertices[name] += rng.normal(0, 0.1 * float(np.std(sample.vertices[name])) + 1e-6, n).astype(np.float32)
+            vertices[name] += rng.normal(0, 0.1 * float(np.std(sample.vertices[name])) + 1e-6, n).astype(
+                np.float32
+            )
     return SplatData(vertices, 3, "", "<", ["fruit_drops sample tiled by benchmarks/bench_formats.py"])
 
 
@@ -111,7 +119,12 @@ def tiled_sog(small_sog: Path, n: int, out: Path) -> None:
         count = meta["count"]
         width = int(np.ceil(np.sqrt(n) / 4) * 4)
         height = int(np.ceil(n / width / 4) * 4)
-        per_gaussian = [*meta["means"]["files"], *meta["quats"]["files"], *meta["scales"]["files"], *meta["sh0"]["files"]]
+        per_gaussian = [
+            *meta["means"]["files"],
+            *meta["quats"]["files"],
+            *meta["scales"]["files"],
+            *meta["sh0"]["files"],
+        ]
         per_gaussian.append(meta["shN"]["files"][1])
         for name in bundle.namelist():
             if name == "meta.json":
@@ -181,9 +194,15 @@ def main() -> int:
         path.read_bytes()  # page cache warm for every case alike
         if baseline not in ply_import:
             ply_import[baseline] = _best("import", baseline, work / "unused.ply", args.repeat)
-        ours = ply_import[baseline] if path == baseline else _best("import", path, work / "unused.ply", args.repeat)
+        ours = (
+            ply_import[baseline]
+            if path == baseline
+            else _best("import", path, work / "unused.ply", args.repeat)
+        )
         tool_read = _tool(path, work / "tool_out.ply") if Path(TOOL).exists() else None
-        rows.append((label, path.stat().st_size / 2**20, ours, ours / ply_import[baseline], tool_read, tool_write))
+        rows.append(
+            (label, path.stat().st_size / 2**20, ours, ours / ply_import[baseline], tool_read, tool_write)
+        )
     exports = {}
     source = files["PLY (INRIA)"][0]
     for suffix in (".ply", ".spz", ".compressed.ply"):
@@ -193,8 +212,12 @@ def main() -> int:
     def show(value, width=9):
         return f"{value:>{width}.2f}" if isinstance(value, float) else f"{(value or '-'):>{width}}"
 
-    print(f"\n{args.n:,} Gaussians, SH degree 3 (fruit_drops tiled); best of {args.repeat} runs, fresh process each\n")
-    print("| file | MB | MaskSplat import (s) | vs PLY import of the same Gaussians | splat-transform file -> .ply (s) | splat-transform .ply -> file (s) |")
+    print(
+        f"\n{args.n:,} Gaussians, SH degree 3 (fruit_drops tiled); best of {args.repeat} runs, fresh process each\n"
+    )
+    print(
+        "| file | MB | MaskSplat import (s) | vs PLY import of the same Gaussians | splat-transform file -> .ply (s) | splat-transform .ply -> file (s) |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for label, size, ours, ratio, tool_read, tool_write in rows:
         write = tool_sog_write if label.startswith("SOG") else tool_write

@@ -105,7 +105,12 @@ def main() -> int:
     from masksplat_blender.core.request import make_request_dir, write_request
 
     folder = make_request_dir()
-    arrays = {"means": g.means, "quats": g.quats, "log_scales": g.log_scales, "opacity_logits": g.opacity_logits}
+    arrays = {
+        "means": g.means,
+        "quats": g.quats,
+        "log_scales": g.log_scales,
+        "opacity_logits": g.opacity_logits,
+    }
     write_request(folder, "votes", arrays, cams, masks)
     rasterizers: dict = {}
     handle(folder, "cuda", lambda *a: None, lambda: False, rasterizers)
@@ -137,7 +142,9 @@ def main() -> int:
     seen = b.sum(1) > 0
     print(f"| max abs difference / max vote | {np.abs(a - b).max() / scale:.2e} |")
     print(f"| relative L1 difference | {np.abs(a - b).sum() / np.abs(b).sum():.2e} |")
-    print(f"| fg>bg decision agreement (seen Gaussians) | {((a[:, 0] > a[:, 1]) == (b[:, 0] > b[:, 1]))[seen].mean():.5f} |")
+    print(
+        f"| fg>bg decision agreement (seen Gaussians) | {((a[:, 0] > a[:, 1]) == (b[:, 0] > b[:, 1]))[seen].mean():.5f} |"
+    )
     return 0
 
 

@@ -113,8 +113,12 @@ def main() -> int:
             result = json.loads(lines[-1][7:])
             if case not in best or result["seconds"] < best[case]["seconds"]:
                 best[case] = result
-    print(f"\n{args.n:,} Gaussians, SH degree 3, {size_mb:.0f} MB; best of {args.repeat} runs, fresh process each\n")
-    print(f"| {'operation':<18} | {'native (s)':>10} | {'MaskSplat (s)':>13} | {'ratio':>6} | {'native peak MB':>14} | {'MaskSplat peak MB':>17} |")
+    print(
+        f"\n{args.n:,} Gaussians, SH degree 3, {size_mb:.0f} MB; best of {args.repeat} runs, fresh process each\n"
+    )
+    print(
+        f"| {'operation':<18} | {'native (s)':>10} | {'MaskSplat (s)':>13} | {'ratio':>6} | {'native peak MB':>14} | {'MaskSplat peak MB':>17} |"
+    )
     print(f"|{'-' * 20}|{'-' * 12}|{'-' * 15}|{'-' * 8}|{'-' * 16}|{'-' * 19}|")
     for op in ("import", "export"):
         native, ours = best[f"native_{op}"], best[f"masksplat_{op}"]

@@ -59,7 +59,14 @@ def main() -> int:
     def step(name, fn):
         start = time.perf_counter()
         fn()
-        rows.append((name, time.perf_counter() - start, rss_mb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+        rows.append(
+            (
+                name,
+                time.perf_counter() - start,
+                rss_mb(),
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            )
+        )
 
     base = rss_mb()
     step("import", lambda: bpy.ops.masksplat.import_splats(filepath=str(path)))
@@ -86,14 +93,18 @@ def main() -> int:
     obj = bpy.data.objects[name]
     bpy.context.view_layer.objects.active = obj
     step("export", lambda: bpy.ops.masksplat.export_splats(filepath=str(work / "out.ply")))
-    print(f"\n{args.n:,} Gaussians, SH degree 3 ({path.stat().st_size / 2**20:.0f} MB file); Blender RSS before import {base:.0f} MB\n")
+    print(
+        f"\n{args.n:,} Gaussians, SH degree 3 ({path.stat().st_size / 2**20:.0f} MB file); Blender RSS before import {base:.0f} MB\n"
+    )
     print("| step | seconds | Blender RSS after (MB) | Blender peak RSS (MB) |")
     print("|---|---|---|---|")
     for name, seconds, rss, peak in rows:
         print(f"| {name} | {seconds:.2f} | {rss:.0f} | {peak:.0f} |")
     # VmHWM belongs to the backend's own address space (ru_maxrss would carry Blender's over fork)
     status = Path(f"/proc/{backend.pid}/status").read_text() if backend.pid else ""
-    hwm = next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0.0)
+    hwm = next(
+        (int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0.0
+    )
     print(f"\nbackend process peak RSS (VmHWM): {hwm:.0f} MB")
     client.shutdown_client()
     return 0

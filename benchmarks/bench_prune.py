@@ -38,16 +38,35 @@ from masksplat_blender.core.splat_io import read_splats  # noqa: E402
 def orbit_for(means, n, size, prefix, offset=0.0):
     lo, hi = np.percentile(means, [1, 99], axis=0)
     radius = 0.5 * float(np.linalg.norm(hi - lo)) / np.sin(np.radians(25)) * 1.05
-    cams = orbit_cameras((lo + hi) / 2, radius, n, size, size, 50.0, elevation_deg=(-60.0 + offset, 75.0 - offset), name_prefix=prefix)
+    cams = orbit_cameras(
+        (lo + hi) / 2,
+        radius,
+        n,
+        size,
+        size,
+        50.0,
+        elevation_deg=(-60.0 + offset, 75.0 - offset),
+        name_prefix=prefix,
+    )
     return cams
 
 
 def _psnrs(rows_) -> tuple[float, float]:
     """Mean PSNR over used and over held-out views (identical renders count as 99 dB)."""
-    return tuple(float(np.mean([min(r["psnr"], 99.0) for r in rows_ if r["used"] == flag])) for flag in (True, False))
+    return tuple(
+        float(np.mean([min(r["psnr"], 99.0) for r in rows_ if r["used"] == flag])) for flag in (True, False)
+    )
 
 
-def prune_case(client, path, views=32, size=256, held=8, criteria=("zero", "threshold:1e-8", "fraction:0.1"), baseline=True):
+def prune_case(
+    client,
+    path,
+    views=32,
+    size=256,
+    held=8,
+    criteria=("zero", "threshold:1e-8", "fraction:0.1"),
+    baseline=True,
+):
     """Rows of (criterion, removed, psnr_used, psnr_held, max_diff_used, opacity_psnr_used, opacity_psnr_held, seconds)."""
     data = read_splats(path)
     arrays = data.gaussian_arrays()
@@ -68,20 +87,47 @@ def prune_case(client, path, views=32, size=256, held=8, criteria=("zero", "thre
         kind, value = parse_criterion(criterion)
         remove = choose_removal(contribution, views * size * size, kind, value, never)
         keep = ~remove
-        after = [rgb for rgb, _ in render_views(client, {k: v[keep] for k, v in arrays.items()}, sh[keep], all_views)]
+        after = [
+            rgb
+            for rgb, _ in render_views(client, {k: v[keep] for k, v in arrays.items()}, sh[keep], all_views)
+        ]
         ours = compare_views([c.name for c in all_views], before, after, flags)
         seconds = base_seconds + time.perf_counter() - t0
         if not baseline:
-            rows.append((criterion, int(remove.sum()), *_psnrs(ours), max(r["max_diff"] for r in ours if r["used"]), None, None, seconds))
+            rows.append(
+                (
+                    criterion,
+                    int(remove.sum()),
+                    *_psnrs(ours),
+                    max(r["max_diff"] for r in ours if r["used"]),
+                    None,
+                    None,
+                    seconds,
+                )
+            )
             continue
         # the opacity baseline: the same number of Gaussians, lowest opacity first
         by_opacity = np.zeros(len(keep), bool)
         by_opacity[np.argsort(arrays["opacity_logits"], kind="stable")[: int(remove.sum())]] = True
         keep_o = ~by_opacity
-        after_o = [rgb for rgb, _ in render_views(client, {k: v[keep_o] for k, v in arrays.items()}, sh[keep_o], all_views)]
+        after_o = [
+            rgb
+            for rgb, _ in render_views(
+                client, {k: v[keep_o] for k, v in arrays.items()}, sh[keep_o], all_views
+            )
+        ]
         base = compare_views([c.name for c in all_views], before, after_o, flags)
 
-        rows.append((criterion, int(remove.sum()), *_psnrs(ours), max(r["max_diff"] for r in ours if r["used"]), *_psnrs(base), seconds))
+        rows.append(
+            (
+                criterion,
+                int(remove.sum()),
+                *_psnrs(ours),
+                max(r["max_diff"] for r in ours if r["used"]),
+                *_psnrs(base),
+                seconds,
+            )
+        )
     return data.count, rows
 
 
@@ -95,7 +141,9 @@ def main() -> int:
     client = BackendClient(sys.executable, device="cpu")
     print(f"\n{args.views} used + 8 held-out orbit views at {args.size}x{args.size}, CPU backend; PSNR capped at 99 dB "
           "(identical renders); opacity baseline removes the same count, lowest opacity first\n")  # fmt: skip
-    print("| splat | Gaussians | criterion | removed | PSNR used | PSNR held-out | max diff used | opacity baseline PSNR used | opacity baseline PSNR held-out | seconds |")
+    print(
+        "| splat | Gaussians | criterion | removed | PSNR used | PSNR held-out | max diff used | opacity baseline PSNR used | opacity baseline PSNR held-out | seconds |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, relative in SPLATS.items():
         count, rows = prune_case(client, DATA / relative, args.views, args.size)

@@ -22,6 +22,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 DATA = Path(os.environ.get("MASKSPLAT_DATA", ROOT.parent / "shared" / "data"))
 
 
@@ -44,19 +45,6 @@ def _brute_grow(means, selected, reach):
     return out
 
 
-def scene(copies: int):
-    from masksplat_blender.core.splat_io import SplatData, read_splats
-
-    base = read_splats(DATA / "playcanvas_biker" / "biker_inria_sh0.ply")
-    width = float(np.ptp(base.means()[:, 0])) * 1.2
-    parts = []
-    for i in range(copies):
-        part = base.vertices.copy()
-        part["x"] += i * width
-        parts.append(part)
-    return SplatData(np.concatenate(parts), base.sh_degree, "", base.byte_order, list(base.comments))
-
-
 def core_rows(data, fraction: float) -> list[tuple]:
     from masksplat_blender.core.selection import grow, splat_sizes, splat_values, threshold
 
@@ -71,8 +59,18 @@ def core_rows(data, fraction: float) -> list[tuple]:
                           ("k = 8 nearest", {"k": 8})):  # fmt: skip
         t_grow, grown = _timed(lambda kw=kwargs: grow(means, selected, **kw))
         t_shrink, shrunk = _timed(lambda kw=kwargs: grow(means, selected, shrink=True, **kw))
-        rows.append((f"Grow, {label}", len(means), int(selected.sum()), t_grow, int(grown.sum() - selected.sum())))
-        rows.append((f"Shrink, {label}", len(means), int(selected.sum()), t_shrink, int(selected.sum() - shrunk.sum())))
+        rows.append(
+            (f"Grow, {label}", len(means), int(selected.sum()), t_grow, int(grown.sum() - selected.sum()))
+        )
+        rows.append(
+            (
+                f"Shrink, {label}",
+                len(means),
+                int(selected.sum()),
+                t_shrink,
+                int(selected.sum() - shrunk.sum()),
+            )
+        )
     for kind, limit, above in (("OPACITY", 0.1, False), ("SCALE", 5.0, True), ("COLOUR", 0.1, False)):
         t, chosen = _timed(lambda k=kind, li=limit, a=above: threshold(
             splat_values(k, data.opacity_logits(), data.log_scales(), data.f_dc(), np.full(3, 0.5)), li, a))  # fmt: skip
@@ -82,8 +80,24 @@ def core_rows(data, fraction: float) -> list[tuple]:
     t_fast, fast = _timed(lambda: grow(means[part], selected[part], radius=2 * float(np.median(sizes))))
     t_brute, brute = _timed(lambda: _brute_grow(means[part], selected[part], reach))
     assert np.array_equal(fast, brute), "voxel hash and brute force disagree"
-    rows.append(("Grow, radius (world units): voxel hash", 100_000, int(selected[part].sum()), t_fast, int(fast.sum() - selected[part].sum())))
-    rows.append(("Grow, radius (world units): brute force (baseline)", 100_000, int(selected[part].sum()), t_brute, int(brute.sum() - selected[part].sum())))
+    rows.append(
+        (
+            "Grow, radius (world units): voxel hash",
+            100_000,
+            int(selected[part].sum()),
+            t_fast,
+            int(fast.sum() - selected[part].sum()),
+        )
+    )
+    rows.append(
+        (
+            "Grow, radius (world units): brute force (baseline)",
+            100_000,
+            int(selected[part].sum()),
+            t_brute,
+            int(brute.sum() - selected[part].sum()),
+        )
+    )
     return rows
 
 
@@ -104,14 +118,25 @@ def operator_rows(data, fraction: float) -> list[tuple]:
     means = data.means()
     first = means[: len(means) // 7]
     centre = np.median(first, axis=0)
-    seed = np.linalg.norm(means - centre, axis=1) <= np.quantile(np.linalg.norm(first - centre, axis=1), fraction)
+    seed = np.linalg.norm(means - centre, axis=1) <= np.quantile(
+        np.linalg.norm(first - centre, axis=1), fraction
+    )
     rows = []
     for label, run in (
         ("set_vertex_selection (tint attribute included)", lambda: selection.set_vertex_selection(obj, seed)),
         ("selected count (the panel, per redraw)", lambda: selection.selected_count(obj)),
-        ("masksplat.grow_selection (radius 1.0, splat sizes)", lambda: bpy.ops.masksplat.grow_selection(radius=1.0)),
-        ("masksplat.grow_selection (shrink)", lambda: bpy.ops.masksplat.grow_selection(radius=1.0, shrink=True)),
-        ("masksplat.select_by_value (opacity)", lambda: bpy.ops.masksplat.select_by_value(value="OPACITY", opacity=0.1)),
+        (
+            "masksplat.grow_selection (radius 1.0, splat sizes)",
+            lambda: bpy.ops.masksplat.grow_selection(radius=1.0),
+        ),
+        (
+            "masksplat.grow_selection (shrink)",
+            lambda: bpy.ops.masksplat.grow_selection(radius=1.0, shrink=True),
+        ),
+        (
+            "masksplat.select_by_value (opacity)",
+            lambda: bpy.ops.masksplat.select_by_value(value="OPACITY", opacity=0.1),
+        ),
     ):
         t, _ = _timed(run)
         rows.append((label, len(means), int(seed.sum()), t, selection.selected_count(obj)))
@@ -126,7 +151,9 @@ def main() -> int:
     if not (DATA / "playcanvas_biker" / "biker_inria_sh0.ply").exists():
         print(f"needs the real splats in {DATA}")
         return 1
-    data = scene(args.copies)
+    from scenes import biker_copies
+
+    data = biker_copies(DATA, args.copies)
     rows = core_rows(data, args.fraction) + operator_rows(data, args.fraction)
     print(f"\nbiker x {args.copies} ({len(data.vertices):,} Gaussians), this machine (2 shared cores)\n")
     print("| what | Gaussians | selected before | seconds | changed / result |")

@@ -132,7 +132,9 @@ def cold_start(empty_cache: bool) -> dict:
     if tmp:
         env["NUMBA_CACHE_DIR"] = tmp
     try:
-        proc = subprocess.run([sys.executable, __file__, "--child"], capture_output=True, text=True, env=env, check=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child"], capture_output=True, text=True, env=env, check=True
+        )
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -224,18 +226,28 @@ def main() -> int:
         raster.votes(g, view, w, ours_nb)
     agree = np.abs(ours_nb - base).max() / np.abs(base).max()
 
-    print(f"\nguitar_inria_sh0.ply: {g.count:,} Gaussians, 16 orbit views at {SIZE}x{SIZE}, K=2 (disk mask, 1 - mask)")
-    print(f"mean pixel coverage (alpha) {coverage:.2f}; Gaussians in view {visible:,.0f} on average; "
-          f"numba {numba.__version__}, {numba.get_num_threads()} threads, torch {torch.__version__}\n")
+    print(
+        f"\nguitar_inria_sh0.ply: {g.count:,} Gaussians, 16 orbit views at {SIZE}x{SIZE}, K=2 (disk mask, 1 - mask)"
+    )
+    print(
+        f"mean pixel coverage (alpha) {coverage:.2f}; Gaussians in view {visible:,.0f} on average; "
+        f"numba {numba.__version__}, {numba.get_num_threads()} threads, torch {torch.__version__}\n"
+    )
     print("| what | seconds (16 views) | CPU s | vs warm |")
     print("|---|---|---|---|")
     print(f"| CpuRasterizer.votes, warm (best of 3) | {warm[best]:.3f} | {cpu[best]:.3f} | 1.0x |")
-    print(f"| cold: new process, import + 16 views, numba cache on disk | {cold_cached['total']:.3f} | | "
-          f"{cold_cached['total'] / warm[best]:.1f}x |")
-    print(f"| cold: same with an empty numba cache (compile) | {cold_compile['total']:.3f} | | "
-          f"{cold_compile['total'] / warm[best]:.1f}x |")
-    print(f"| float64 per-tile PyTorch compositor ({nb} views x {16 / nb:g}, extrapolated) | {baseline:.1f} | | "
-          f"{baseline / warm[best]:.0f}x |")
+    print(
+        f"| cold: new process, import + 16 views, numba cache on disk | {cold_cached['total']:.3f} | | "
+        f"{cold_cached['total'] / warm[best]:.1f}x |"
+    )
+    print(
+        f"| cold: same with an empty numba cache (compile) | {cold_compile['total']:.3f} | | "
+        f"{cold_compile['total'] / warm[best]:.1f}x |"
+    )
+    print(
+        f"| float64 per-tile PyTorch compositor ({nb} views x {16 / nb:g}, extrapolated) | {baseline:.1f} | | "
+        f"{baseline / warm[best]:.0f}x |"
+    )
     if not args.no_backend:
         try:
             for row in backend_rows(data, 16):

@@ -28,7 +28,9 @@ SAMPLE = SAMPLE_DIR / "fruit_drops_minimal.ply"
 
 def fruit_labels() -> np.ndarray:
     data = json.loads((SAMPLE_DIR / "fruit_drops_minimal.json").read_text())
-    return np.array(data["dataset"]["samples"][0]["labels"]["ground-truth"]["attributes"]["point_annotations"]).astype(np.int32)
+    return np.array(
+        data["dataset"]["samples"][0]["labels"]["ground-truth"]["attributes"]["point_annotations"]
+    ).astype(np.int32)
 
 
 def fruit_cameras(n: int, size: int = 96, name_prefix: str = "view", elevation=(40.0, 75.0)):
@@ -46,7 +48,9 @@ def sample_cameras() -> list[Camera]:
     for i in range(5):
         eye = rng.normal(size=3) * 3
         w2c = look_at(eye, rng.normal(size=3) * 0.1)
-        cams.append(Camera(f"img_{i:02d}", f"img_{i:02d}.jpg", w2c, 800.0 + i, 760.0 - i, 330.5 + i, 250.25, 640, 480))
+        cams.append(
+            Camera(f"img_{i:02d}", f"img_{i:02d}.jpg", w2c, 800.0 + i, 760.0 - i, 330.5 + i, 250.25, 640, 480)
+        )
     return cams
 
 
@@ -67,14 +71,28 @@ def rasterizer_camera(cam: Camera) -> Camera:
     """`cam` with the float32 pose and intrinsics the rasterizers compute with, so a float64
     reference sees exactly the camera the rasterizer saw."""
     fx, fy, cx, cy = (float(v) for v in np.float32([cam.fx, cam.fy, cam.cx, cam.cy]))
-    return Camera(cam.name, cam.image_name, cam.world_to_camera.astype(np.float32), fx, fy, cx, cy, cam.width, cam.height)
+    return Camera(
+        cam.name,
+        cam.image_name,
+        cam.world_to_camera.astype(np.float32),
+        fx,
+        fy,
+        cx,
+        cy,
+        cam.width,
+        cam.height,
+    )
 
 
-def views_around(g: Gaussians, size: int, n_views: int, up=(0, -1, 0), elevation=(-20, 30), distance=1.1) -> list[Camera]:
+def views_around(
+    g: Gaussians, size: int, n_views: int, up=(0, -1, 0), elevation=(-20, 30), distance=1.1
+) -> list[Camera]:
     """`n_views` square views of `size` pixels on an orbit around the Gaussians (rasterizer precision)."""
     lo, hi = np.percentile(g.means, [2, 98], axis=0)
     radius = distance * np.linalg.norm(hi - lo)
-    cams = orbit_cameras((lo + hi) / 2, radius, n_views, size, size, fov_deg=45, up=up, elevation_deg=elevation)
+    cams = orbit_cameras(
+        (lo + hi) / 2, radius, n_views, size, size, fov_deg=45, up=up, elevation_deg=elevation
+    )
     return [rasterizer_camera(c) for c in cams]
 
 
@@ -89,7 +107,9 @@ def mask_weights(size, seed, k=2, ignore=False) -> np.ndarray:
     `ignore` blanks the top quarter."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size]
-    m = ((xx - size * rng.uniform(0.3, 0.7)) ** 2 + (yy - size * 0.5) ** 2 < (size * 0.3) ** 2).astype(np.float32)
+    m = ((xx - size * rng.uniform(0.3, 0.7)) ** 2 + (yy - size * 0.5) ** 2 < (size * 0.3) ** 2).astype(
+        np.float32
+    )
     if k == 2:
         w = np.stack([m, 1 - m], -1)
     else:
@@ -142,7 +162,9 @@ def expected_votes(scene, cams, masks, ignores=None) -> np.ndarray:
     out = np.zeros((g.count, 2))
     raster = CpuRasterizer()
     for index, (cam, mask) in enumerate(zip(cams, masks, strict=True)):
-        raster.votes(g, rasterizer_camera(cam), vote_weights(mask, None if ignores is None else ignores[index]), out)
+        raster.votes(
+            g, rasterizer_camera(cam), vote_weights(mask, None if ignores is None else ignores[index]), out
+        )
     return out
 
 
@@ -151,7 +173,9 @@ def label_masks(cameras, labels_on: np.ndarray, client: BackendClient | None = N
     return object_masks(read_splats(SAMPLE), labels_on, cameras, client)
 
 
-def object_masks(data: SplatData, on: np.ndarray, cameras, client: BackendClient | None = None) -> list[np.ndarray]:
+def object_masks(
+    data: SplatData, on: np.ndarray, cameras, client: BackendClient | None = None
+) -> list[np.ndarray]:
     """uint8 masks (255 = object) of the Gaussians where `on`, rendered occlusion-aware: a
     pixel is object where the object's Gaussians make at least half of it."""
     own = client is None
@@ -164,7 +188,9 @@ def object_masks(data: SplatData, on: np.ndarray, cameras, client: BackendClient
     return [np.where(rgb[:, :, 0] > 127, 255, 0).astype(np.uint8) for rgb, _ in renders]
 
 
-def fruit_label_maps(cameras, labels: np.ndarray | None = None, client: BackendClient | None = None) -> list[np.ndarray]:
+def fruit_label_maps(
+    cameras, labels: np.ndarray | None = None, client: BackendClient | None = None
+) -> list[np.ndarray]:
     """int32 label maps (ids 0..8) of the hand labels (or `labels`), rendered occlusion-aware."""
     from masksplat_blender.core.labels import render_label_maps
 
@@ -173,13 +199,19 @@ def fruit_label_maps(cameras, labels: np.ndarray | None = None, client: BackendC
     own = client is None
     client = client or BackendClient(sys.executable, device="cpu")
     try:
-        return render_label_maps(lambda sh: render_views(client, data.gaussian_arrays(), sh, cameras), labels, int(labels.max()) + 1)
+        return render_label_maps(
+            lambda sh: render_views(client, data.gaussian_arrays(), sh, cameras),
+            labels,
+            int(labels.max()) + 1,
+        )
     finally:
         if own:
             client.close()
 
 
-def write_affordance_scene(folder: Path, cameras, recolour: bool = True, source_index: int = 0, extra_sources=()) -> dict:
+def write_affordance_scene(
+    folder: Path, cameras, recolour: bool = True, source_index: int = 0, extra_sources=()
+) -> dict:
     """The sample for label transfer: scene.ply (recoloured by its 9 hand labels without
     view-dependent colour, so colour features carry the labels; or as captured), cameras.json,
     gt/<camera>.png label maps rendered from the hand labels, and the source view's render
@@ -217,11 +249,20 @@ def write_affordance_scene(folder: Path, cameras, recolour: bool = True, source_
         dc = np.stack([vertices[f"f_dc_{c}"] for c in range(3)], axis=1)[:, None, :]
         rest_count = (degree + 1) ** 2 - 1
         if rest_count and not recolour:
-            rest = np.stack([vertices[f"f_rest_{i}"] for i in range(3 * rest_count)], axis=1).reshape(-1, 3, rest_count).transpose(0, 2, 1)
+            rest = (
+                np.stack([vertices[f"f_rest_{i}"] for i in range(3 * rest_count)], axis=1)
+                .reshape(-1, 3, rest_count)
+                .transpose(0, 2, 1)
+            )
             sh = np.concatenate([dc, rest], axis=1)
         else:
             sh = dc
-        ((rgb, _),) = render_views(client, data.gaussian_arrays(), np.ascontiguousarray(sh, dtype=np.float32), [cameras[source_index]])
+        ((rgb, _),) = render_views(
+            client,
+            data.gaussian_arrays(),
+            np.ascontiguousarray(sh, dtype=np.float32),
+            [cameras[source_index]],
+        )
     finally:
         client.close()
     write_png(folder / "source.png", rgb)
@@ -231,9 +272,17 @@ def write_affordance_scene(folder: Path, cameras, recolour: bool = True, source_
         client = BackendClient(sys.executable, device="cpu")
         try:
             views = [cameras[i] for i in extra_sources]
-            for cam, (rgb, _) in zip(views, render_views(client, data.gaussian_arrays(), np.ascontiguousarray(sh, dtype=np.float32), views), strict=True):
+            for cam, (rgb, _) in zip(
+                views,
+                render_views(
+                    client, data.gaussian_arrays(), np.ascontiguousarray(sh, dtype=np.float32), views
+                ),
+                strict=True,
+            ):
                 write_png(folder / f"source_{cam.name}.png", rgb)
-                (folder / f"source_labels_{cam.name}.png").write_bytes((folder / "gt" / f"{cam.name}.png").read_bytes())
+                (folder / f"source_labels_{cam.name}.png").write_bytes(
+                    (folder / "gt" / f"{cam.name}.png").read_bytes()
+                )
         finally:
             client.close()
     return {"ply": folder / "scene.ply", "cameras": folder / "cameras.json", "gt": folder / "gt",
@@ -247,7 +296,9 @@ DONUT_PLANT_TRAIN = ((-50, 12), (-30, 32), (-10, 8), (10, 28), (30, 10), (50, 30
 DONUT_PLANT_HELD_OUT = ((-40, 24), (-20, 4), (0, 40), (25, 18))
 
 
-def _placement(scale: float = 1.0, tilt_x_deg: float = 0.0, move=(0.0, 0.0, 0.0), centre=(0.0, 0.0, 0.0)) -> np.ndarray:
+def _placement(
+    scale: float = 1.0, tilt_x_deg: float = 0.0, move=(0.0, 0.0, 0.0), centre=(0.0, 0.0, 0.0)
+) -> np.ndarray:
     """4x4: move `centre` to the origin, scale, tilt about x, then move to `move`."""
     a = np.radians(tilt_x_deg)
     tilt = np.eye(4)
@@ -283,15 +334,31 @@ def donut_plant_scene() -> tuple[SplatData, np.ndarray]:
     return SplatData(vertices, 0, comments=[*donut.comments, *plant.comments]), membership
 
 
-def donut_plant_cameras(views, name_prefix: str, width: int = 192, height: int = 224, distance: float = 1.3) -> list[Camera]:
+def donut_plant_cameras(
+    views, name_prefix: str, width: int = 192, height: int = 224, distance: float = 1.3
+) -> list[Camera]:
     """Cameras at (azimuth, elevation) degrees on a sphere around the plant's middle, looking at it."""
     focal = 0.5 * width / np.tan(np.radians(45.0) / 2)  # 45 degrees across
     cameras = []
     for i, (azimuth, elevation) in enumerate(views):
         a, e = np.radians(azimuth), np.radians(elevation)
-        eye = np.asarray(DONUT_PLANT_LOOK_AT) + distance * np.array([np.sin(a) * np.cos(e), -np.cos(a) * np.cos(e), np.sin(e)])
+        eye = np.asarray(DONUT_PLANT_LOOK_AT) + distance * np.array(
+            [np.sin(a) * np.cos(e), -np.cos(a) * np.cos(e), np.sin(e)]
+        )
         name = f"{name_prefix}_{i:03d}"
-        cameras.append(Camera(name, f"{name}.png", look_at(eye, DONUT_PLANT_LOOK_AT), focal, focal, width / 2, height / 2, width, height))
+        cameras.append(
+            Camera(
+                name,
+                f"{name}.png",
+                look_at(eye, DONUT_PLANT_LOOK_AT),
+                focal,
+                focal,
+                width / 2,
+                height / 2,
+                width,
+                height,
+            )
+        )
     return cameras
 
 
@@ -327,3 +394,16 @@ def centre_in_mask(means: np.ndarray, cameras, masks) -> np.ndarray:
         inside += hit
         outside += miss
     return inside > outside
+
+
+def biker_copies(data_dir: Path, copies: int) -> SplatData:
+    """The biker capture (152,746 real Gaussians) placed `copies` times side by side along x:
+    a large real scene for benchmarks (7 copies: 1.07M)."""
+    base = read_splats(data_dir / "playcanvas_biker" / "biker_inria_sh0.ply")
+    width = float(np.ptp(base.means()[:, 0])) * 1.2
+    parts = []
+    for i in range(copies):
+        part = base.vertices.copy()
+        part["x"] += i * width
+        parts.append(part)
+    return SplatData(np.concatenate(parts), base.sh_degree, "", base.byte_order, list(base.comments))

@@ -3,7 +3,10 @@ backend at the checkout's .venv Python, clear the startup scene, dismiss the spl
 
 from __future__ import annotations
 
+import time
+
 import bpy
+import numpy as np
 
 ADDON = "bl_ext.user_default.masksplat"
 
@@ -12,7 +15,9 @@ def install_addon(ui) -> None:
     args = ui.args
 
     def install():
-        result = bpy.ops.extensions.package_install_files(filepath=args["zip"], repo="user_default", enable_on_install=True)
+        result = bpy.ops.extensions.package_install_files(
+            filepath=args["zip"], repo="user_default", enable_on_install=True
+        )
         prefs = bpy.context.preferences.addons[ADDON].preferences
         prefs.backend_python = args["backend_python"]
         prefs.device = "cpu"
@@ -92,13 +97,13 @@ def set_preferences(ui, **values) -> None:
 def camera_to_region(frame, uv, width: int, height: int):
     """Camera pixels [N, 2] (x right, y down) to region pixels (y up), through the camera
     frame's corners in the region (what the paint tool maps back the other way)."""
-    import numpy as np
-
     frame = np.asarray(frame, dtype=np.float64)
     left, right = frame[:, 0].min(), frame[:, 0].max()
     bottom, top = frame[:, 1].min(), frame[:, 1].max()
     uv = np.atleast_2d(np.asarray(uv, dtype=np.float64))
-    return np.stack([left + uv[:, 0] / width * (right - left), top - uv[:, 1] / height * (top - bottom)], axis=1)
+    return np.stack(
+        [left + uv[:, 0] / width * (right - left), top - uv[:, 1] / height * (top - bottom)], axis=1
+    )
 
 
 def running(idname: str) -> bool:
@@ -110,3 +115,77 @@ def view3d():
     """(Main thread) the 3D viewport's WINDOW region and its region_3d."""
     area = next(a for a in bpy.context.window_manager.windows[0].screen.areas if a.type == "VIEW_3D")
     return next(r for r in area.regions if r.type == "WINDOW"), area.spaces.active.region_3d
+
+
+def quiet_overlays() -> None:
+    """(Main thread) no grid, axes, cursor, origins, outlines, text or side regions over the
+    splats: what the comparison sees is the splat display and the viewport's own background."""
+    _, r3d = view3d()
+    area = next(a for a in bpy.context.window_manager.windows[0].screen.areas if a.type == "VIEW_3D")
+    overlay = area.spaces.active.overlay
+    for name in ("show_floor", "show_axis_x", "show_axis_y", "show_axis_z", "show_cursor", "show_object_origins",
+                 "show_outline_selected", "show_text", "show_stats", "show_extras", "show_relationship_lines"):  # fmt: skip
+        if hasattr(overlay, name):
+            setattr(overlay, name, False)
+    space = area.spaces.active
+    space.show_gizmo = False
+    # The header, tool settings, toolbar and sidebar lie over the view (region overlap), and
+    # the camera frame reaches under them.
+    for name in ("show_region_header", "show_region_tool_header", "show_region_toolbar", "show_region_ui"):
+        setattr(space, name, False)
+
+
+def shading(kind: str) -> None:
+    area = next(a for a in bpy.context.window_manager.windows[0].screen.areas if a.type == "VIEW_3D")
+    area.spaces.active.shading.type = kind
+
+
+def settled_grab(ui, timeout: float = 300.0):
+    """The screen once two grabs in a row are the same (Material Preview compiles shaders
+    for a while on a software GPU)."""
+    deadline = time.monotonic() + timeout
+    last = ui.grab()
+    while True:
+        ui.idle(3)
+        now = ui.grab()
+        if (now == last).all():
+            return now
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the viewport did not settle within {timeout:g} s")
+        last = now
+
+
+def frame_crop(ui, width: int, height: int, samples: int = 3) -> np.ndarray:
+    """The viewport inside the camera frame, resampled to the camera's pixels: uint8
+    [height, width, 3], each camera pixel the mean of samples x samples bilinear taps."""
+    screen = settled_grab(ui).astype(np.float64)
+    x0, y0, _, _ = ui.region_rect("VIEW_3D")
+    frame = np.asarray(camera_frame(ui))
+    left, right = frame[:, 0].min() + x0, frame[:, 0].max() + x0
+    bottom, top = frame[:, 1].min() + y0, frame[:, 1].max() + y0
+    win_h = ui.main(lambda: bpy.context.window_manager.windows[0].height)
+    offsets = (np.arange(samples) + 0.5) / samples
+    u = (np.arange(width)[:, None] + offsets[None, :]).ravel() / width
+    v = (np.arange(height)[:, None] + offsets[None, :]).ravel() / height
+    xs = left + u * (right - left) - 0.5  # pixel centres sit at +0.5
+    rows = win_h - (top - v * (top - bottom)) - 0.5  # window y (up) to screen rows (down)
+    x, y = np.meshgrid(xs, rows)
+    x0i, y0i = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = (x - x0i)[..., None], (y - y0i)[..., None]
+    h, w = screen.shape[:2]
+
+    def at(yy, xx):
+        return screen[np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]
+
+    value = ((1 - fx) * (1 - fy) * at(y0i, x0i) + fx * (1 - fy) * at(y0i, x0i + 1)
+             + (1 - fx) * fy * at(y0i + 1, x0i) + fx * fy * at(y0i + 1, x0i + 1))  # fmt: skip
+    value = value.reshape(height, samples, width, samples, 3).mean(axis=(1, 3))
+    return np.clip(np.round(value), 0, 255).astype(np.uint8)
+
+
+def camera_matrices(cam_name: str, width: int, height: int):
+    """(Main thread) Blender's view and projection matrices of a camera at its resolution."""
+    cam = bpy.data.objects[cam_name]
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    projection = cam.calc_matrix_camera(depsgraph, x=width, y=height, scale_x=1.0, scale_y=1.0)
+    return cam.matrix_world.inverted(), projection

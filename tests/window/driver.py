@@ -87,7 +87,9 @@ class Window:
 
         return self.main(find)
 
-    def region_rect(self, area_type: str = "VIEW_3D", region_type: str = "WINDOW") -> tuple[int, int, int, int]:
+    def region_rect(
+        self, area_type: str = "VIEW_3D", region_type: str = "WINDOW"
+    ) -> tuple[int, int, int, int]:
         """(x, y, width, height) of a region in window pixels, y up (Blender's convention)."""
 
         def rect():
@@ -203,16 +205,23 @@ class Window:
         self.main(lambda: bpy.ops.wm.redraw_timer(type="DRAW_WIN_SWAP", iterations=1))
         width, height = map(int, subprocess.run(["xdotool", "getdisplaygeometry"], check=True, capture_output=True,
                                                 text=True).stdout.split())  # fmt: skip
-        raw = subprocess.run(["import", "-window", "root", "-depth", "8", "rgb:-"], check=True, capture_output=True).stdout
+        raw = subprocess.run(
+            ["import", "-window", "root", "-depth", "8", "rgb:-"], check=True, capture_output=True
+        ).stdout
         return np.frombuffer(raw, np.uint8)[: width * height * 3].reshape(height, width, 3)
 
     def modal_operators(self) -> list[str]:
         """The operators running modally in the window now (bl_idname, e.g. MASKSPLAT_OT_paint_mask)."""
-        return self.main(lambda: [op.bl_idname for op in bpy.context.window_manager.windows[0].modal_operators])
+        return self.main(
+            lambda: [op.bl_idname for op in bpy.context.window_manager.windows[0].modal_operators]
+        )
 
     def check(self, name: str, ok: bool, detail="") -> bool:
         self.checks.append({"name": name, "ok": bool(ok), "detail": str(detail)})
-        print(f"[{time.monotonic() - self.started:6.1f} s] {'ok' if ok else 'FAILED'}: {name} ({detail})", flush=True)
+        print(
+            f"[{time.monotonic() - self.started:6.1f} s] {'ok' if ok else 'FAILED'}: {name} ({detail})",
+            flush=True,
+        )
         return bool(ok)
 
     def record(self, **values):
@@ -225,8 +234,14 @@ def plain_function_keys() -> None:
     (the last switches virtual terminals) and xdotool 3.2016 then presses Alt with them, so F3
     reached Blender as Alt+F3 and no search opened."""
     display = os.environ["DISPLAY"]
-    keymap = subprocess.run(["xkbcomp", "-xkb", display, "-"], check=True, capture_output=True, text=True).stdout
-    plain = re.sub(r'key <FK(\d\d)> \{\s*type= "CTRL\+ALT",\s*symbols\[Group1\]= \[\s*(F\d+),[^\]]*\]\s*\};', r"key <FK\1> { [ \2 ] };", keymap)
+    keymap = subprocess.run(
+        ["xkbcomp", "-xkb", display, "-"], check=True, capture_output=True, text=True
+    ).stdout
+    plain = re.sub(
+        r'key <FK(\d\d)> \{\s*type= "CTRL\+ALT",\s*symbols\[Group1\]= \[\s*(F\d+),[^\]]*\]\s*\};',
+        r"key <FK\1> { [ \2 ] };",
+        keymap,
+    )
     subprocess.run(["xkbcomp", "-", display], input=plain, check=True, capture_output=True, text=True)
 
 

@@ -29,7 +29,9 @@ def unavailable() -> str | None:
     if not TOOL.exists():
         return f"real-window tests need {TOOL} (../shared/tools is absent)"
     if os.geteuid() != 0:
-        return "real-window tests need root (blender-window builds Debian roots and sandboxes with bubblewrap)"
+        return (
+            "real-window tests need root (blender-window builds Debian roots and sandboxes with bubblewrap)"
+        )
     return None
 
 
@@ -40,15 +42,27 @@ def ensure_suite(suite: str) -> None:
         pytest.skip(f"Debian's Blender ({suite}) could not be set up here: {proc.stderr.strip()[-300:]}")
 
 
-def run_scenario(suite: str, scenario: str, args: dict, timeout: float = 420.0, size: str = "1600x1000") -> dict:
-    """Run tests/window/scenarios/<scenario>.py in Blender; returns result.json plus the console text."""
+def run_scenario(
+    suite: str, scenario: str | Path, args: dict, timeout: float = 420.0, size: str = "1600x1000"
+) -> dict:
+    """Run tests/window/scenarios/<scenario>.py (or a scenario file given by its path, e.g. a
+    benchmark's) in Blender; returns result.json plus the console text."""
+    script = (
+        Path(scenario) if str(scenario).endswith(".py") else DRIVER.parent / "scenarios" / f"{scenario}.py"
+    )
+    scenario = script.stem
     out = OUT / suite / scenario
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    payload = {"scenario": str(DRIVER.parent / "scenarios" / f"{scenario}.py"), "out": str(out),
+    payload = {"scenario": str(script.resolve()), "out": str(out),
                "backend_python": str(ROOT / ".venv" / "bin" / "python"), **args}  # fmt: skip
-    binds = sorted({str(Path(p).resolve().parent) for p in args.values() if isinstance(p, str) and Path(p).is_absolute()}
-                   | {str(out)})  # fmt: skip
+    paths = [
+        p
+        for v in args.values()
+        for p in (v if isinstance(v, list) else [v])
+        if isinstance(p, str) and Path(p).is_absolute()
+    ]
+    binds = sorted({str(Path(p).resolve().parent) for p in paths} | {str(out)})
     command = [str(TOOL), "run", suite, *[a for b in binds for a in ("--bind", b)], "--size", size, "--",
                "--python", str(DRIVER), "--", json.dumps(payload)]  # fmt: skip
     print(f"window test {scenario} in Blender {SUITES[suite]}: screenshots in {out}", file=sys.stderr)
@@ -61,11 +75,15 @@ def run_scenario(suite: str, scenario: str, args: dict, timeout: float = 420.0, 
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            pytest.fail(f"Blender {SUITES[suite]} did not finish {scenario} within {timeout:g} s:\n{log.read_text()[-3000:]}")
+            pytest.fail(
+                f"Blender {SUITES[suite]} did not finish {scenario} within {timeout:g} s:\n{log.read_text()[-3000:]}"
+            )
     console = log.read_text()
     result_file = out / "result.json"
     if not result_file.exists():
-        pytest.fail(f"{scenario} in Blender {SUITES[suite]} wrote no result (exit {proc.returncode}):\n{console[-3000:]}")
+        pytest.fail(
+            f"{scenario} in Blender {SUITES[suite]} wrote no result (exit {proc.returncode}):\n{console[-3000:]}"
+        )
     result = json.loads(result_file.read_text())
     result["console"] = console
     return result
@@ -76,5 +94,7 @@ def assert_passed(result: dict) -> None:
     assert result["error"] is None, result["error"]
     failed = [c for c in result["checks"] if not c["ok"]]
     assert not failed, failed
-    errors = [line for line in result["console"].splitlines() if "Traceback" in line or line.startswith("Error")]
+    errors = [
+        line for line in result["console"].splitlines() if "Traceback" in line or line.startswith("Error")
+    ]
     assert not errors, result["console"][-3000:]

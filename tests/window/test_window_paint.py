@@ -14,7 +14,9 @@ pytestmark = pytest.mark.skipif(unavailable() is not None, reason=unavailable() 
 def test_paint_from_plain_views_see_and_edit_the_selection(suite, extension_zip):
     ply = data_file("gshairlod_donut/fused.ply")
     ensure_suite(suite)
-    result = run_scenario(suite, "paint_views", {"zip": str(extension_zip), "ply": str(ply)}, timeout=600, size="1280x800")
+    result = run_scenario(
+        suite, "paint_views", {"zip": str(extension_zip), "ply": str(ply)}, timeout=600, size="1280x800"
+    )
     assert_passed(result)
     values = result["values"]
     assert values["accuracy"] > 0.85 and values["under_strokes"] > 0.9, values

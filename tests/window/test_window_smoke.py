@@ -22,7 +22,9 @@ def test_paint_in_a_camera_view_and_compute(suite, zip_path, tmp_path):
     ensure_suite(suite)
     cams = tmp_path / "cameras.json"
     save_cameras_json(cams, fruit_cameras(4, size=160))
-    result = run_scenario(suite, "smoke", {"zip": zip_path, "ply": str(SAMPLE), "cameras": str(cams), "camera": "view_000"})
+    result = run_scenario(
+        suite, "smoke", {"zip": zip_path, "ply": str(SAMPLE), "cameras": str(cams), "camera": "view_000"}
+    )
     assert_passed(result)
     values = result["values"]
     assert 0 < values["selected"] < values["gaussians"], values

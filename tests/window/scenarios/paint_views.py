@@ -87,14 +87,20 @@ def _paint_view(ui, ms, index, means, truth):
     frame = camera_frame(ui)
     model = _camera(ui, ms, cam_name)
     uv, depth = model.project(means[truth])
-    inside = (depth > 0) & (uv[:, 0] > 0) & (uv[:, 0] < model.width) & (uv[:, 1] > 0) & (uv[:, 1] < model.height)
+    inside = (
+        (depth > 0) & (uv[:, 0] > 0) & (uv[:, 0] < model.width) & (uv[:, 1] > 0) & (uv[:, 1] < model.height)
+    )
     hull = _corners(_hull(uv[inside]))  # few mouse moves: each costs a redraw
     hull = hull + 0.03 * (hull.mean(axis=0) - hull)  # just inside the outline
     region = camera_to_region(frame, hull, model.width, model.height)
     ui.drag([ui.in_region(*p) for p in [*region, region[0]]])  # one mouse move per corner: the lasso closes
     ui.shot(f"painted_view_{index}")
     ui.key("Return")
-    ui.wait(lambda: bpy.data.objects[cam_name].masksplat.mask is not None, f"the mask of view {index} to be kept", 30)
+    ui.wait(
+        lambda: bpy.data.objects[cam_name].masksplat.mask is not None,
+        f"the mask of view {index} to be kept",
+        30,
+    )
     ui.wait(lambda: not running(PAINT), "painting to end", 30)
     return cam_name
 
@@ -163,7 +169,9 @@ def run(ui):
     def orbit(dx=0, dy=40):
         """A real middle-mouse drag: turn the view (leaves camera and orthographic views)."""
         steps = 8
-        ui.drag([(x + w // 2 + dx * i / steps, y + h // 2 + dy * i / steps) for i in range(steps + 1)], button=2)
+        ui.drag(
+            [(x + w // 2 + dx * i / steps, y + h // 2 + dy * i / steps) for i in range(steps + 1)], button=2
+        )
         ui.move(x + w // 2, y + h // 2)
 
     def right_tilted():
@@ -178,8 +186,14 @@ def run(ui):
         view()
         ui.shot(f"view_{index}")
         cams.append(_paint_view(ui, ms, index, means, truth))
-    collection = ui.main(lambda: sorted(o.name for o in bpy.data.objects[name].masksplat.camera_collection.objects))
-    ui.check("each painted view became a camera in the object's collection", collection == sorted(cams), f"{collection} vs {cams}")
+    collection = ui.main(
+        lambda: sorted(o.name for o in bpy.data.objects[name].masksplat.camera_collection.objects)
+    )
+    ui.check(
+        "each painted view became a camera in the object's collection",
+        collection == sorted(cams),
+        f"{collection} vs {cams}",
+    )
     ui.check("cameras are named after the object", all(c.startswith(f"{name}_view_") for c in cams), cams)
 
     ui.invoke("masksplat.compute_selection")
@@ -188,7 +202,13 @@ def run(ui):
     chosen = _selected(ui, ms, name)
     accuracy = float((chosen == truth)[opaque].mean())
     under = _under_strokes(ui, ms, cams, means, chosen & opaque)
-    ui.record(gaussians=len(chosen), selected=int(chosen.sum()), truth=int(truth.sum()), accuracy=accuracy, under_strokes=under)
+    ui.record(
+        gaussians=len(chosen),
+        selected=int(chosen.sum()),
+        truth=int(truth.sum()),
+        accuracy=accuracy,
+        under_strokes=under,
+    )
     ui.check("three views select the painted half in 3D", accuracy > 0.85, accuracy)
     ui.check("the selected Gaussians lie under the strokes of every view", under > 0.9, under)
 
@@ -232,20 +252,38 @@ def _selection_tools(ui, ms, name, means, opacity):
     ui.move(x + w // 2, y + h // 2)
     start = int(_selected(ui, ms, name).sum())
     ui.search("Grow Selection")
-    grown = ui.wait(lambda: (lambda n: n if n > start else 0)(int(ms.scene.selection.selected_count(bpy.data.objects[name]))), "Grow to select more", 60)
+    grown = ui.wait(
+        lambda: (lambda n: n if n > start else 0)(
+            int(ms.scene.selection.selected_count(bpy.data.objects[name]))
+        ),
+        "Grow to select more",
+        60,
+    )
     ui.shot("grown")
     ui.search("Shrink Selection")
-    shrunk = ui.wait(lambda: (lambda n: n if n < grown else 0)(int(ms.scene.selection.selected_count(bpy.data.objects[name]))), "Shrink to select fewer", 60)
+    shrunk = ui.wait(
+        lambda: (lambda n: n if n < grown else 0)(
+            int(ms.scene.selection.selected_count(bpy.data.objects[name]))
+        ),
+        "Shrink to select fewer",
+        60,
+    )
     ui.record(selected_before_grow=start, grown=grown, shrunk=shrunk)
     ui.search("Select by Opacity")
     faint = int((opacity <= 0.1).sum())
-    ui.wait(lambda: ms.scene.selection.selected_count(bpy.data.objects[name]) == faint, "Select by Opacity", 60)
+    ui.wait(
+        lambda: ms.scene.selection.selected_count(bpy.data.objects[name]) == faint, "Select by Opacity", 60
+    )
     ui.check("Select by Opacity selects the faint Gaussians", True, faint)
 
     # Select by Colour: click a splat in the view; the pick is the one the same rule gives
-    size, view_projection = ui.main(lambda: ((view3d()[0].width, view3d()[0].height), np.array(view3d()[1].perspective_matrix)))
+    size, view_projection = ui.main(
+        lambda: ((view3d()[0].width, view3d()[0].height), np.array(view3d()[1].perspective_matrix))
+    )
     clip = np.c_[means, np.ones(len(means))] @ view_projection.T
-    px = np.stack([(clip[:, 0] / clip[:, 3] + 1) * size[0] / 2, (clip[:, 1] / clip[:, 3] + 1) * size[1] / 2], axis=1)
+    px = np.stack(
+        [(clip[:, 0] / clip[:, 3] + 1) * size[0] / 2, (clip[:, 1] / clip[:, 3] + 1) * size[1] / 2], axis=1
+    )
     centre = np.array(size) / 2
     target = int(np.argmin(np.where(opacity > 0.9, np.linalg.norm(px - centre, axis=1), np.inf)))
     mouse = np.round(px[target])
@@ -255,7 +293,12 @@ def _selection_tools(ui, ms, name, means, opacity):
     ui.shot("pick_colour")
     ui.click(*ui.in_region(*mouse))
     ui.wait(lambda: not running("MASKSPLAT_OT_select_by_value"), "the pick to end", 30)
-    colours = np.clip(0.5 + ms.core.splat_io.SH_C0 * ui.main(lambda: ms.scene.selection.base_colours(bpy.data.objects[name])), 0, 1)
+    colours = np.clip(
+        0.5
+        + ms.core.splat_io.SH_C0 * ui.main(lambda: ms.scene.selection.base_colours(bpy.data.objects[name])),
+        0,
+        1,
+    )
     similar = np.linalg.norm(colours - colours[expected], axis=1) <= 0.15
     got = _selected(ui, ms, name)
     ui.check("Select by Colour selects the colours of the clicked splat", expected >= 0 and np.array_equal(got, similar),
@@ -300,6 +343,12 @@ def _paint_label(ui, ms, name, orbit):
     ui.drag([ui.in_region(cx + dx, cy) for dx in range(-60, 61, 10)])
     ui.shot("painted_label")
     ui.key("Return")
-    ui.wait(lambda: bpy.data.objects[cam_name].masksplat.label_map is not None, "the label map to be kept", 30)
+    ui.wait(
+        lambda: bpy.data.objects[cam_name].masksplat.label_map is not None, "the label map to be kept", 30
+    )
     ids = ui.main(lambda: ms.scene.labels.camera_label_map(bpy.data.objects[cam_name]))
-    ui.check("Paint Label from a plain view paints the new camera's label map", (ids == 1).sum() > 100, int((ids == 1).sum()))
+    ui.check(
+        "Paint Label from a plain view paints the new camera's label map",
+        (ids == 1).sum() > 100,
+        int((ids == 1).sum()),
+    )
