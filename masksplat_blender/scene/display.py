@@ -354,3 +354,11 @@ def display_inputs(obj: bpy.types.Object) -> dict | None:
     for key, names in display_reads(obj):
         parts.setdefault(key, []).append(read_step(source, names))
     return assemble_inputs(parts, obj.masksplat.splat_scale)
+
+
+def redraw_3d_views(window_manager) -> None:
+    """Ask every 3D view to draw again (a display setting or the splat display's data changed)."""
+    for window in window_manager.windows if window_manager is not None else ():
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()

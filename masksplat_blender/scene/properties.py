@@ -156,11 +156,9 @@ def _show_selection(props, context) -> None:
 
 def _redraw_views(context) -> None:
     """A display setting changed: the 3D views draw again (the splat display re-packs then)."""
-    wm = getattr(context, "window_manager", None)
-    for window in wm.windows if wm is not None else ():
-        for area in window.screen.areas:
-            if area.type == "VIEW_3D":
-                area.tag_redraw()
+    from .display import redraw_3d_views
+
+    redraw_3d_views(getattr(context, "window_manager", None))
 
 
 def _splat_display(props, context) -> None:

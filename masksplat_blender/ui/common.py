@@ -120,3 +120,17 @@ class LoadCameraFiles(SplatOperator, Reported):
             check_mask_size(name, data, width, height, self.what)
             loaded[by_name[name]] = data
         return loaded, sorted(set(by_name) - set(files))
+
+
+def add_handlers(handlers) -> None:
+    """Append (bpy.app.handlers list name, function) pairs: a module's app handlers in one place."""
+    for name, handler in handlers:
+        getattr(bpy.app.handlers, name).append(handler)
+
+
+def remove_handlers(handlers) -> None:
+    """Remove what add_handlers appended (those still there), last first."""
+    for name, handler in reversed(handlers):
+        registered = getattr(bpy.app.handlers, name)
+        if handler in registered:
+            registered.remove(handler)

@@ -21,7 +21,7 @@ from ..scene.cameras import apply_camera_resolution, camera_from_object
 from ..scene.selection import preview_gaussians, sync_shown_selection, vertex_selection, visible_splats
 from ..scene.splat_object import is_splat_object
 from .backend_ops import backend_client
-from .common import Reported
+from .common import Reported, add_handlers, remove_handlers
 from .preferences import get_preferences
 
 PREFIX = "MaskSplat Preview "
@@ -226,15 +226,11 @@ CLASSES = (MASKSPLAT_OT_preview_splats,)
 def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
-    for name, handler in HANDLERS:
-        getattr(bpy.app.handlers, name).append(handler)
+    add_handlers(HANDLERS)
 
 
 def unregister() -> None:
-    for name, handler in reversed(HANDLERS):
-        handlers = getattr(bpy.app.handlers, name)
-        if handler in handlers:
-            handlers.remove(handler)
+    remove_handlers(HANDLERS)
     if bpy.app.timers.is_registered(_settled_refresh):
         bpy.app.timers.unregister(_settled_refresh)
     for cls in reversed(CLASSES):

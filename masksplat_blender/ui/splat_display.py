@@ -47,10 +47,12 @@ from ..scene.display import (
     display_source,
     point_count,
     read_step,
+    redraw_3d_views,
     share_again,
 )
 from ..scene.splat_object import is_splat_object
 from . import splat_shader
+from .common import add_handlers, remove_handlers
 from .preferences import get_preferences
 
 SYNC_SORT = 150_000  # Gaussians sorted in the draw call itself (a few ms); larger go to the worker
@@ -353,16 +355,8 @@ def _tick():
     _forget_removed()
     _start_packs()
     if _finish_jobs():
-        _redraw_views()
+        redraw_3d_views(bpy.context.window_manager)
     return POLL if _busy() else None
-
-
-def _redraw_views() -> None:
-    wm = bpy.context.window_manager
-    for window in wm.windows if wm is not None else ():
-        for area in window.screen.areas:
-            if area.type == "VIEW_3D":
-                area.tag_redraw()
 
 
 # --- orders and colours per view ------------------------------------------------------------
@@ -603,8 +597,7 @@ HANDLERS = (
 def register() -> None:
     if bpy.app.background:
         return
-    for name, handler in HANDLERS:
-        getattr(bpy.app.handlers, name).append(handler)
+    add_handlers(HANDLERS)
     _STATE["handle"] = bpy.types.SpaceView3D.draw_handler_add(_draw_view, (), "WINDOW", "POST_VIEW")
 
 
@@ -612,10 +605,7 @@ def unregister() -> None:
     if _STATE["handle"] is not None:
         bpy.types.SpaceView3D.draw_handler_remove(_STATE["handle"], "WINDOW")
         _STATE["handle"] = None
-    for name, handler in HANDLERS:
-        handlers = getattr(bpy.app.handlers, name)
-        if handler in handlers:
-            handlers.remove(handler)
+    remove_handlers(HANDLERS)
     if bpy.app.timers.is_registered(_tick):
         bpy.app.timers.unregister(_tick)
     if _STATE["executor"] is not None:
